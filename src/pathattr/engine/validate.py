@@ -1,0 +1,135 @@
+"""Checks on user input, with errors that name the argument, what was expected and what came."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any, Union
+
+import torch
+
+BaselineLike = Union[None, float, int, torch.Tensor, Sequence[Any]]
+
+
+class ZeroGradientWarning(UserWarning):
+    """The selected output does not depend on the inputs along the path."""
+
+
+class TrainingModeWarning(UserWarning):
+    """The model is in training mode with layers whose output depends on the mode."""
+
+
+def as_tuple(inputs: Any, name: str = "inputs") -> tuple[torch.Tensor, ...]:
+    """Inputs as a non-empty tuple of tensors with a common batch dimension."""
+    tup = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    if not tup:
+        raise ValueError(f"{name}: expected a tensor or a non-empty tuple of tensors, got nothing")
+    for i, t in enumerate(tup):
+        label = name if len(tup) == 1 else f"{name}[{i}]"
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{label}: expected a torch.Tensor, got {type(t).__name__}")
+        if t.dim() == 0:
+            raise ValueError(f"{label}: expected a batch-first tensor, got a 0-d tensor")
+        if not t.dtype.is_floating_point:
+            raise TypeError(
+                f"{label}: expected a floating-point tensor, got {t.dtype}. Integer inputs such as "
+                "token ids cannot be interpolated; attribute at the embedding layer instead "
+                "(pass the embeddings as inputs, e.g. `inputs_embeds` for transformers)"
+            )
+        _check_finite(t, label)
+    n = tup[0].shape[0]
+    for i, t in enumerate(tup[1:], 1):
+        if t.shape[0] != n:
+            raise ValueError(
+                f"{name}[{i}]: expected batch size {n} like {name}[0], got {t.shape[0]}"
+            )
+    return tup
+
+
+def _check_finite(t: torch.Tensor, label: str) -> None:
+    if not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise ValueError(f"{label}: expected finite values, got {bad} NaN or inf entries")
+
+
+def as_baselines(
+    baselines: BaselineLike, inputs: tuple[torch.Tensor, ...], name: str = "baselines"
+) -> tuple[torch.Tensor, ...]:
+    """Baselines expanded to the inputs' shapes: None (zeros), a scalar, a tensor or a tuple."""
+    if baselines is None:
+        return tuple(torch.zeros_like(x) for x in inputs)
+    if isinstance(baselines, (tuple, list)) and not _is_number_list(baselines):
+        if len(baselines) != len(inputs):
+            raise ValueError(
+                f"{name}: expected {len(inputs)} baselines (one per input), got {len(baselines)}"
+            )
+        return tuple(
+            _one_baseline(b, x, f"{name}[{i}]" if len(inputs) > 1 else name)
+            for i, (b, x) in enumerate(zip(baselines, inputs))
+        )
+    if len(inputs) > 1 and isinstance(baselines, torch.Tensor) and baselines.dim() > 0:
+        raise ValueError(
+            f"{name}: the model has {len(inputs)} inputs; expected a tuple of {len(inputs)} "
+            "baselines or a scalar, got one tensor"
+        )
+    return tuple(_one_baseline(baselines, x, name) for x in inputs)
+
+
+def _is_number_list(v: Sequence[Any]) -> bool:
+    return False
+
+
+def _one_baseline(b: Any, x: torch.Tensor, label: str) -> torch.Tensor:
+    if b is None:
+        return torch.zeros_like(x)
+    if isinstance(b, (int, float)) and not isinstance(b, bool):
+        out = torch.full_like(x, float(b))
+        _check_finite(out[:1], label)
+        return out
+    if not isinstance(b, torch.Tensor):
+        raise TypeError(f"{label}: expected None, a number or a tensor, got {type(b).__name__}")
+    if not b.dtype.is_floating_point:
+        b = b.to(x.dtype)
+    b = b.to(device=x.device, dtype=x.dtype)
+    if b.shape == x.shape[1:]:
+        b = b.unsqueeze(0)
+    try:
+        out = b.expand_as(x)
+    except RuntimeError:
+        raise ValueError(
+            f"{label}: expected a tensor broadcastable to the input shape {tuple(x.shape)} "
+            f"(one baseline for all, {tuple(x.shape[1:])} or (1, ...), or one per example), "
+            f"got shape {tuple(b.shape)}"
+        ) from None
+    _check_finite(b, label)
+    return out.contiguous()
+
+
+_MODE_DEPENDENT = (
+    torch.nn.modules.dropout._DropoutNd,
+    torch.nn.modules.batchnorm._BatchNorm,
+    torch.nn.AlphaDropout,
+)
+
+
+def warn_training_mode(model: Any) -> None:
+    """Warn when ``model`` is an nn.Module in training mode with dropout or batch norm."""
+    if not isinstance(model, torch.nn.Module) or not model.training:
+        return
+    kinds = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _MODE_DEPENDENT)})
+    if kinds:
+        warnings.warn(
+            f"model: in training mode with {', '.join(kinds)}; attributions will be random and "
+            "batch-dependent. Call model.eval() first.",
+            TrainingModeWarning,
+            stacklevel=3,
+        )
+
+
+def check_int_arg(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` as an int >= minimum, or a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected an int >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
+    return value

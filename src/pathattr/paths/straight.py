@@ -1,0 +1,36 @@
+"""The straight line of Integrated Gradients: γ(α) = x' + α (x − x'), γ'(α) = x − x'."""
+
+from __future__ import annotations
+
+import torch
+
+
+def _bcast(a: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return a.reshape(a.shape + (1,) * (like.dim() - 1))
+
+
+class StraightLine:
+    """Straight-line paths, one per example, from ``baselines`` to ``inputs``."""
+
+    constant_derivative = True
+
+    def __init__(self, inputs: tuple[torch.Tensor, ...], baselines: tuple[torch.Tensor, ...]):
+        self.inputs = inputs
+        self.baselines = baselines
+        self.diffs = tuple(x - b for x, b in zip(inputs, baselines))
+
+    def points(self, rows: torch.Tensor, alphas: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """x'_r + α (x_r − x'_r) for each (row r, α)."""
+        out = []
+        for b, d in zip(self.baselines, self.diffs):
+            a = _bcast(alphas.to(d.dtype), d)
+            out.append(torch.addcmul(b[rows], a, d[rows]))
+        return tuple(out)
+
+    def derivatives(self, rows: torch.Tensor, alphas: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """x_r − x'_r for each row (independent of α)."""
+        return tuple(d[rows] for d in self.diffs)
+
+    def total_derivative(self) -> tuple[torch.Tensor, ...]:
+        """x − x' per example."""
+        return self.diffs
