@@ -1,4 +1,4 @@
-"""The result of every attribution method: attributions plus the numbers that say how far to trust them."""
+"""The result of every attribution method: attributions plus how far to trust them."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ class Attribution:
         med = f"{float(rd.median()):.2e}" if rd.numel() else "n/a"
         extra = "".join(f", {k}={_short(v)}" for k, v in self.extras.items() if _printable(v))
         return (
-            f"Attribution(method={self.method}, shapes=[{shapes}], examples={self.output.shape[0]}, "
+            f"Attribution(method={self.method}, shapes=[{shapes}], "
+            f"examples={self.output.shape[0]}, "
             f"relative_delta median={med} max={worst}, evaluations={self.total_evaluations}{extra})"
         )
 

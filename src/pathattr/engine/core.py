@@ -13,9 +13,9 @@ result is differentiable with respect to the model's parameters (attribution pri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -31,6 +31,7 @@ class Chunk:
     stop: int
     rows: torch.Tensor
     alphas: torch.Tensor
+    keys: torch.Tensor | None
     outputs: torch.Tensor
     grads: tuple[torch.Tensor, ...]
 
@@ -38,7 +39,7 @@ class Chunk:
 def expand_forward_args(
     forward_args: tuple[Any, ...], n_examples: int, rows: torch.Tensor
 ) -> tuple[Any, ...]:
-    """Index tensors with a batch dimension of ``n_examples`` by ``rows``; pass the rest unchanged."""
+    """Index tensors whose batch dimension is ``n_examples`` by ``rows``; pass the rest as is."""
     out = []
     for a in forward_args:
         if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == n_examples:
@@ -60,6 +61,7 @@ def evaluate_rows(
     batch_size: int | None = None,
     create_graph: bool = False,
     progress: Any = None,
+    keys: torch.Tensor | None = None,
 ) -> Iterator[Chunk]:
     """Evaluate F and ∇F at γ_{rows[i]}(alphas[i]) for every row, ``batch_size`` rows at a time.
 
@@ -73,13 +75,14 @@ def evaluate_rows(
         stop = min(total, start + step)
         r = rows[start:stop]
         a = alphas[start:stop]
+        kk = None if keys is None else keys[start:stop]
         if create_graph:
             points = tuple(
-                p if p.requires_grad else p.requires_grad_(True) for p in path.points(r, a)
+                p if p.requires_grad else p.requires_grad_(True) for p in path.points(r, a, kk)
             )
         else:
             with torch.no_grad():
-                points = tuple(p.detach().requires_grad_(True) for p in path.points(r, a))
+                points = tuple(p.detach().requires_grad_(True) for p in path.points(r, a, kk))
         extra = expand_forward_args(forward_args, n_examples, r)
         with torch.enable_grad():
             out = model(*points, *extra)
@@ -87,12 +90,10 @@ def evaluate_rows(
             grads = torch.autograd.grad(
                 selected.sum(), points, create_graph=create_graph, allow_unused=True
             )
-        grads = tuple(
-            torch.zeros_like(p) if g is None else g for g, p in zip(grads, points)
-        )
+        grads = tuple(torch.zeros_like(p) if g is None else g for g, p in zip(grads, points))
         if progress is not None:
             progress.update(stop - start)
-        yield Chunk(start, stop, r, a, selected.detach(), grads)
+        yield Chunk(start, stop, r, a, kk, selected.detach(), grads)
 
 
 @dataclass
@@ -118,6 +119,7 @@ def integrate(
     batch_size: int | None = None,
     create_graph: bool = False,
     progress: Any = None,
+    keys: torch.Tensor | None = None,
 ) -> Integral:
     """Accumulate the weighted path integral over all rows (see the module docstring).
 
@@ -130,10 +132,17 @@ def integrate(
         n_examples: number of examples (the length of the result's batch dimension).
         batch_size: maximum rows per model call (None: all rows at once).
         create_graph: keep the graph so the result is differentiable w.r.t. model parameters.
+        keys: optional per-row integers handed to the path (e.g. a sampled reference per row).
     """
     like = path.total_derivative() if path.constant_derivative else None
-    template = like if like is not None else path.points(rows[:1], alphas[:1])
-    sums = [torch.zeros((n_examples,) + t.shape[1:], dtype=t.dtype, device=t.device) for t in template]
+    template = (
+        like
+        if like is not None
+        else path.points(rows[:1], alphas[:1], None if keys is None else keys[:1])
+    )
+    sums = [
+        torch.zeros((n_examples,) + t.shape[1:], dtype=t.dtype, device=t.device) for t in template
+    ]
     row_outputs = torch.empty(rows.shape[0], dtype=template[0].dtype, device=template[0].device)
     any_gradient = False
     for chunk in evaluate_rows(
@@ -147,10 +156,15 @@ def integrate(
         batch_size=batch_size,
         create_graph=create_graph,
         progress=progress,
+        keys=keys,
     ):
         row_outputs[chunk.start : chunk.stop] = chunk.outputs.to(row_outputs.dtype)
         w = weights[chunk.start : chunk.stop]
-        derivs = None if path.constant_derivative else path.derivatives(chunk.rows, chunk.alphas)
+        derivs = (
+            None
+            if path.constant_derivative
+            else path.derivatives(chunk.rows, chunk.alphas, chunk.keys)
+        )
         for i, g in enumerate(chunk.grads):
             if not any_gradient and bool((g != 0).any()):
                 any_gradient = True

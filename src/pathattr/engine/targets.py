@@ -107,7 +107,7 @@ def make_selector(target: TargetLike, n_examples: int) -> Selector:
 
 
 def _is_passthrough(out: object) -> bool:
-    # Callables get structured outputs (e.g. a ModelOutput) unchanged only when they are not tensors.
+    # Structured outputs (e.g. a ModelOutput) reach a callable target unchanged.
     return not isinstance(out, torch.Tensor)
 
 

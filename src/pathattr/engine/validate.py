@@ -129,7 +129,9 @@ def warn_training_mode(model: Any) -> None:
 def check_int_arg(value: Any, name: str, minimum: int = 1) -> int:
     """``value`` as an int >= minimum, or a clear error."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an int >= {minimum}, got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{name}: expected an int >= {minimum}, got {type(value).__name__} {value!r}"
+        )
     if value < minimum:
         raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
     return value

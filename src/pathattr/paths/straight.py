@@ -19,7 +19,9 @@ class StraightLine:
         self.baselines = baselines
         self.diffs = tuple(x - b for x, b in zip(inputs, baselines))
 
-    def points(self, rows: torch.Tensor, alphas: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def points(
+        self, rows: torch.Tensor, alphas: torch.Tensor, keys: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
         """x'_r + α (x_r − x'_r) for each (row r, α)."""
         out = []
         for b, d in zip(self.baselines, self.diffs):
@@ -27,7 +29,9 @@ class StraightLine:
             out.append(torch.addcmul(b[rows], a, d[rows]))
         return tuple(out)
 
-    def derivatives(self, rows: torch.Tensor, alphas: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def derivatives(
+        self, rows: torch.Tensor, alphas: torch.Tensor, keys: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
         """x_r − x'_r for each row (independent of α)."""
         return tuple(d[rows] for d in self.diffs)
 
