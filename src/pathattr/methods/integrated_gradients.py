@@ -54,6 +54,7 @@ def integrated_gradients(
     max_steps: int = 1024,
     warn_tol: float = 0.05,
     progress: bool = False,
+    multiply_by_inputs: bool = True,
 ) -> Attribution:
     """Integrated Gradients of ``model``'s selected output at ``inputs`` against ``baselines``.
 
@@ -76,11 +77,14 @@ def integrated_gradients(
         tol, max_steps: accuracy target and budget per example for ``steps="auto"``.
         warn_tol: warn when an example's relative completeness error exceeds this.
         progress: show a progress bar (needs tqdm).
+        multiply_by_inputs: False returns the path-averaged gradient ∫₀¹ ∂F/∂x dα without the
+            (x − x') factor (Captum's ``multiply_by_inputs=False``); completeness is then not
+            defined and ``delta`` is NaN.
 
     Returns:
         An :class:`~pathattr.result.Attribution`.
     """
-    if isinstance(steps, str):
+    if isinstance(steps, str) and multiply_by_inputs:
         if steps != "auto":
             raise ValueError(f"steps: expected a positive int or 'auto', got {steps!r}")
         from pathattr.methods.adaptive import adaptive_integrated_gradients
@@ -108,7 +112,7 @@ def integrated_gradients(
     bar = progress_bar(n * k, progress, desc="integrated gradients")
     try:
         result = integrate(
-            model, StraightLine(xs, bs), selector, rows, alphas, weights, n_examples=n,
+            model, _path(xs, bs, multiply_by_inputs), selector, rows, alphas, weights, n_examples=n,
             forward_args=fargs, batch_size=batch_size, create_graph=create_graph, progress=bar,
         )  # fmt: skip
     finally:
@@ -132,6 +136,9 @@ def integrated_gradients(
             stacklevel=2,
         )
     delta, rel = completeness(result.sums, output, base_output)
+    if not multiply_by_inputs:
+        delta = torch.full_like(delta, float("nan"))
+        rel = delta.clone()
     attributions = result.sums[0] if single else result.sums
     res = Attribution(
         attributions=attributions,
@@ -145,6 +152,19 @@ def integrated_gradients(
     )
     warn_if_incomplete(res, warn_tol, f"raise steps (now {k}) or use steps='auto'")
     return res
+
+
+class _AveragedGradientPath(StraightLine):
+    """The straight line with γ' replaced by 1: the engine then returns ∫ ∇F dα."""
+
+    def total_derivative(self) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.ones_like(d) for d in self.diffs)
+
+
+def _path(
+    xs: tuple[torch.Tensor, ...], bs: tuple[torch.Tensor, ...], multiply: bool
+) -> StraightLine:
+    return StraightLine(xs, bs) if multiply else _AveragedGradientPath(xs, bs)
 
 
 def _endpoint(alphas: Any, at: float, per_example: torch.Tensor) -> torch.Tensor | None:

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Create ./.venv (once) and install pathattr with the given extras, pinned by constraints/dev.txt.
+# Usage: scripts/setup.sh EXTRAS   (e.g. "vision" or "dev,vision")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-vision}"
+py="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$py" -m venv .venv
+fi
+. .venv/bin/activate
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# torch first and alone, pinned, so nothing can pull a CUDA build.
+pip install -q "torch==2.13.0"
+pip install -q -c constraints/dev.txt -e ".[${extras}]"

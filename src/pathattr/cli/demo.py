@@ -1,0 +1,180 @@
+"""``pathattr demo``: Integrated Gradients on EfficientNet-Lite0 for bundled photos.
+
+For each photo: predict the class, attribute the predicted logit (or its softmax probability)
+against the black image with :func:`pathattr.integrated_gradients`, write a heatmap PNG, and
+record F(x), F(x'), the relative completeness error, gradient evaluations and seconds in
+``results.md`` and ``results.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+DEFAULT_PHOTOS: tuple[str, ...] = ("chelsea", "coffee", "rocket", "flower")
+# Pixel-level IG is speckled; hiding the weakest 30% of the mass and saturating the top 1%
+# shows the structure (the IG authors' defaults, 99.9 / 0, are kept in pathattr.viz).
+CLIP_ABOVE = 99.0
+CLIP_BELOW = 30.0
+
+
+@dataclass
+class DemoRow:
+    """One photo's result."""
+
+    photo: str
+    class_index: int
+    class_name: str
+    target: str
+    f_x: float
+    f_baseline: float
+    relative_delta: float
+    evaluations: int
+    seconds: float
+    png: str
+
+
+COLUMNS = (
+    ("photo", "photo"),
+    ("class_index", "class"),
+    ("class_name", "name"),
+    ("target", "target"),
+    ("f_x", "F(x)"),
+    ("f_baseline", "F(x')"),
+    ("relative_delta", "rel. completeness error"),
+    ("evaluations", "evaluations"),
+    ("seconds", "seconds"),
+)
+
+
+def _fmt(key: str, value: object) -> str:
+    if isinstance(value, float):
+        if key == "relative_delta":
+            return f"{value:.2e}"
+        if key == "seconds":
+            return f"{value:.1f}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(rows: Sequence[DemoRow]) -> str:
+    """The results as a Markdown table."""
+    head = "| " + " | ".join(h for _, h in COLUMNS) + " |"
+    sep = "| " + " | ".join("---" for _ in COLUMNS) + " |"
+    body = ["| " + " | ".join(_fmt(k, getattr(r, k)) for k, _ in COLUMNS) + " |" for r in rows]
+    return "\n".join([head, sep, *body])
+
+
+def run_demo(
+    out: str | Path = "demo_out",
+    photos: Sequence[str] = DEFAULT_PHOTOS,
+    *,
+    steps: int = 32,
+    rule: str = "gausslegendre",
+    batch_size: int | None = 16,
+    target_prob: bool = False,
+    progress: bool = True,
+) -> list[DemoRow]:
+    """Run the demo and write one PNG per photo plus ``results.md`` / ``results.csv`` to ``out``.
+
+    Args:
+        out: output directory (created).
+        photos: names from :data:`pathattr.domains.vision.PHOTOS`.
+        steps, rule, batch_size: passed to :func:`pathattr.integrated_gradients`.
+        target_prob: attribute the softmax probability of the predicted class instead of its
+            logit.
+        progress: show progress bars (tqdm).
+
+    Raises:
+        pathattr.domains.vision.MissingExtraError: the vision extras are not installed.
+    """
+    import torch
+
+    from pathattr.domains import vision
+    from pathattr.methods.integrated_gradients import integrated_gradients
+    from pathattr.viz.image import save_heatmap
+
+    for p in photos:
+        if p not in vision.PHOTOS:
+            raise ValueError(f"photos: expected names from {', '.join(vision.PHOTOS)}, got {p!r}")
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    model = vision.load_efficientnet_lite0()
+    rows: list[DemoRow] = []
+    bar = _photo_bar(len(photos), progress)
+    try:
+        for name in photos:
+            shown, x = vision.preprocess(vision.load_photo(name))
+            with torch.no_grad():
+                cls = int(model(x).argmax(dim=1)[0])
+            label = vision.class_name(cls)
+            target = vision.softmax_target(cls) if target_prob else cls
+            t0 = time.perf_counter()
+            res = integrated_gradients(
+                model, x, vision.black_baseline(x), target, steps=steps, rule=rule,
+                batch_size=batch_size, progress=progress, warn_tol=float("inf"),
+            )  # fmt: skip
+            seconds = time.perf_counter() - t0
+            attr = res.attributions
+            assert isinstance(attr, torch.Tensor)
+            png = outdir / f"{name}.png"
+            kind = "p" if target_prob else "logit"
+            title = (
+                f"{name}: {label} ({cls}), IG of {kind}, {steps} {rule} steps, "
+                f"rel. completeness error {float(res.relative_delta[0]):.1e}"
+            )
+            save_heatmap(
+                png, attr[0], shown, title=title,
+                clip_above_percentile=CLIP_ABOVE, clip_below_percentile=CLIP_BELOW,
+            )  # fmt: skip
+            rows.append(
+                DemoRow(
+                    photo=name,
+                    class_index=cls,
+                    class_name=label,
+                    target="softmax" if target_prob else "logit",
+                    f_x=float(res.output[0]),
+                    f_baseline=float(res.baseline_output[0]),
+                    relative_delta=float(res.relative_delta[0]),
+                    evaluations=int(res.evaluations[0]),
+                    seconds=seconds,
+                    png=png.name,
+                )
+            )
+            bar.update(1)
+    finally:
+        bar.close()
+    _write_tables(outdir, rows, steps=steps, rule=rule, batch_size=batch_size)
+    return rows
+
+
+def _photo_bar(total: int, enabled: bool) -> object:
+    from pathattr.engine.progress import progress_bar
+
+    bar = progress_bar(total, enabled, desc="photos")
+    if hasattr(bar, "unit"):
+        bar.unit = "photo"
+    return bar
+
+
+def _write_tables(
+    outdir: Path, rows: Sequence[DemoRow], *, steps: int, rule: str, batch_size: int | None
+) -> None:
+    with open(outdir / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0]).keys()) if rows else ["photo"])
+        writer.writeheader()
+        for r in rows:
+            writer.writerow(asdict(r))
+    text = (
+        "# pathattr demo: Integrated Gradients on EfficientNet-Lite0\n\n"
+        f"Baseline: black image; {steps} `{rule}` steps; batch_size={batch_size}. "
+        "Relative completeness error = |Σ attributions − (F(x) − F(x'))| / |F(x) − F(x')|.\n\n"
+        + markdown_table(rows)
+        + "\n\n"
+        + "\n".join(f"![{r.photo}]({r.png})" for r in rows)
+        + "\n"
+    )
+    (outdir / "results.md").write_text(text)
