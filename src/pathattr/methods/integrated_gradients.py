@@ -106,8 +106,8 @@ def integrated_gradients(
     device = xs[0].device
     k = nodes.alphas.shape[0]
     rows = torch.arange(n, device=device).repeat_interleave(k)
-    alphas = torch.as_tensor(nodes.alphas, device=device).repeat(n)
-    weights = torch.as_tensor(nodes.weights, device=device).repeat(n)
+    alphas = torch.tensor(nodes.alphas, device=device).repeat(n)
+    weights = torch.tensor(nodes.weights, device=device).repeat(n)
 
     bar = progress_bar(n * k, progress, desc="integrated gradients")
     try:
@@ -121,9 +121,17 @@ def integrated_gradients(
     per_example = result.row_outputs.reshape(n, k)
     output = _endpoint(nodes.alphas, 1.0, per_example)
     base_output = _endpoint(nodes.alphas, 0.0, per_example)
-    if output is None:
+    if output is None and base_output is None:
+        # one forward over [x; x'] instead of two calls: the overhead matters on small models
+        both = tuple(torch.cat([x, b]) for x, b in zip(xs, bs))
+        both_args = tuple(_twice(a, n) for a in fargs)
+        ends = forward_select(
+            model, both, _stacked(selector, n), forward_args=both_args, batch_size=batch_size
+        )
+        output, base_output = ends[:n], ends[n:]
+    elif output is None:
         output = forward_select(model, xs, selector, forward_args=fargs, batch_size=batch_size)
-    if base_output is None:
+    elif base_output is None:
         base_output = forward_select(model, bs, selector, forward_args=fargs, batch_size=batch_size)
     if not result.any_gradient:
         import warnings
@@ -165,6 +173,21 @@ def _path(
     xs: tuple[torch.Tensor, ...], bs: tuple[torch.Tensor, ...], multiply: bool
 ) -> StraightLine:
     return StraightLine(xs, bs) if multiply else _AveragedGradientPath(xs, bs)
+
+
+def _twice(arg: Any, n: int) -> Any:
+    if isinstance(arg, torch.Tensor) and arg.dim() > 0 and arg.shape[0] == n:
+        return torch.cat([arg, arg])
+    return arg
+
+
+def _stacked(selector: Any, n: int) -> Any:
+    """The selector for rows of [x; x']: row r belongs to example r mod n."""
+
+    def select(out: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return selector(out, rows % n)  # type: ignore[no-any-return]
+
+    return select
 
 
 def _endpoint(alphas: Any, at: float, per_example: torch.Tensor) -> torch.Tensor | None:

@@ -10,6 +10,7 @@ uses the textbook trapezoid weights ``1/(n-1)`` with halved end weights instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -52,6 +53,12 @@ def quadrature(rule: str, steps: int) -> Rule:
     n = int(steps)
     if n < 1:
         raise ValueError(f"steps: expected an int >= 1, got {n}")
+    return _cached(rule, n)
+
+
+@lru_cache(maxsize=256)
+def _cached(rule: str, n: int) -> Rule:
+    # Gauss–Legendre nodes cost an eigenvalue problem; rules are immutable, so compute each once.
     if rule == "riemann_left":
         alphas = np.arange(n, dtype=np.float64) / n
         weights = np.full(n, 1.0 / n)
@@ -74,4 +81,6 @@ def quadrature(rule: str, steps: int) -> Rule:
         weights = 0.5 * w
     else:
         raise ValueError(f"rule: expected one of {', '.join(RULES)}, got {rule!r}")
+    alphas.setflags(write=False)
+    weights.setflags(write=False)
     return Rule(alphas=alphas, weights=weights)

@@ -1,0 +1,382 @@
+"""Integrated Gradients: pathattr vs Captum vs the ideal, on the same models, inputs, rule, steps.
+
+For every model the same N inputs, baselines, targets, rule (Gauss-Legendre) and steps go to
+
+* ``ideal``: one plain forward + backward over the same N x steps interpolated rows, built
+  before the timer starts (the floor any IG implementation pays for its gradients);
+* ``captum``: ``IntegratedGradients(model).attribute(..., return_convergence_delta=True)``;
+* ``pathattr``: ``pathattr.integrated_gradients(...)`` (the delta is always computed);
+* ``pathattr chunked`` (large models): the same with ``batch_size`` rows per model call.
+
+Each (model, variant) runs in its own spawned child process, so the peak resident memory
+(``ru_maxrss``) belongs to that run alone; the child's resident memory after building the model
+and inputs is subtracted.  Wall time is the median of ``repeats`` runs after one warm-up.
+Gradient rows: rows evaluated with a backward pass; extra forward rows: the F(x), F(x') passes
+needed for the completeness delta (Captum always does 2N; pathattr does them for rules without
+end points, as Gauss-Legendre).
+
+Usage::
+
+    OMP_NUM_THREADS=2 python benchmarks/ig_vs_captum.py            # full (~5-8 min on 2 cores)
+    OMP_NUM_THREADS=2 python benchmarks/ig_vs_captum.py --quick    # smoke run (~1 min)
+
+Writes ``benchmarks/results/ig_vs_captum.md`` (``--out`` to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+# ---------------------------------------------------------------------------------------------
+# models (built deterministically from a seed, so every child process builds the same one)
+class MLP(nn.Module):
+    """A small tabular MLP: 64 -> 128 -> 128 -> 10 (digits-sized input)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class DigitsCNN(nn.Module):
+    """A small CNN on 1 x 8 x 8 (sklearn digits-sized) images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )  # fmt: skip
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class MultiInput(nn.Module):
+    """Two inputs: a 1 x 8 x 8 image and 16 tabular features, fused before the head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.img = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 32))
+        self.tab = nn.Sequential(nn.Linear(16, 32), nn.Tanh())
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(64, 5))
+
+    def forward(self, image: torch.Tensor, tab: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.img(image), self.tab(tab)], dim=1))
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block (two 3x3 convs, batch norm, identity or 1x1 projection shortcut)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.short: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + self.short(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 layout (torchvision's, built here without torchvision), 1000 classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)
+        )
+        layers: list[nn.Module] = []
+        cin = 64
+        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+            cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(512, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.layers(self.stem(x)), 1), 1))
+
+
+@dataclass
+class Spec:
+    """One benchmark case."""
+
+    name: str
+    n: int
+    steps: int
+    repeats: int
+    chunk: int | None  # batch_size for the chunked pathattr run (None: no chunked run)
+
+
+def build(name: str, n: int, size: int) -> tuple[nn.Module, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], torch.Tensor, str]:
+    """Model (eval), inputs, baselines, targets and a description; deterministic."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    if name == "mlp":
+        m: nn.Module = MLP()
+        xs: tuple[torch.Tensor, ...] = (torch.rand(n, 64, generator=g),)
+        desc = "MLP 64-128-128-10"
+    elif name == "cnn":
+        m = DigitsCNN()
+        xs = (torch.rand(n, 1, 8, 8, generator=g),)
+        desc = "CNN, 1x8x8 input"
+    elif name == "multi":
+        m = MultiInput()
+        xs = (torch.rand(n, 1, 8, 8, generator=g), torch.randn(n, 16, generator=g))
+        desc = "2 inputs: 1x8x8 + 16"
+    elif name == "resnet18":
+        m = ResNet18()
+        xs = (torch.randn(n, 3, size, size, generator=g),)
+        desc = f"ResNet-18 layout, 3x{size}x{size}"
+    elif name == "effnet":
+        from pathattr.domains import vision
+
+        m = vision.load_efficientnet_lite0()
+        photos = ["chelsea", "coffee", "rocket", "flower", "china", "astronaut"]
+        xs = (torch.cat([vision.preprocess(vision.load_photo(p))[1] for p in photos[:n]]),)
+        desc = "EfficientNet-Lite0, 3x224x224 photos"
+    else:
+        raise ValueError(f"model: unknown {name!r}")
+    m.eval()
+    # per-example baselines (random, fixed) and per-example targets
+    bs = tuple(0.1 * torch.randn(x.shape, generator=g) for x in xs)
+    if name == "effnet":
+        from pathattr.domains.vision import black_baseline
+
+        bs = (black_baseline(xs[0]),)
+    with torch.no_grad():
+        out = m(*xs)
+    targets = out.argmax(dim=1)
+    return m, xs, bs, targets, desc
+
+
+def _rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _current_rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def child(name: str, variant: str, spec: dict[str, Any], size: int, threads: int, q: Any) -> None:
+    """Run one (model, variant) measurement and put a result dict on ``q``."""
+    try:
+        torch.set_num_threads(threads)
+        m, xs, bs, targets, desc = build(name, spec["n"], size)
+        steps = spec["steps"]
+        import pathattr
+        from captum.attr import IntegratedGradients
+        from pathattr.quadrature import quadrature
+
+        rule = quadrature("gausslegendre", steps)
+        if variant == "ideal":
+            alphas = torch.as_tensor(rule.alphas, dtype=torch.float32)
+            rows_t = torch.cat([targets.repeat_interleave(steps)])
+            points = tuple(
+                (b.repeat_interleave(steps, 0)
+                 + alphas.repeat(x.shape[0]).reshape((-1,) + (1,) * (x.dim() - 1))
+                 * (x - b).repeat_interleave(steps, 0)).detach()
+                for x, b in zip(xs, bs)
+            )  # fmt: skip
+
+            def run() -> tuple[Any, Any, int]:
+                pts = tuple(p.requires_grad_(True) for p in points)
+                out = m(*pts)
+                sel = out.gather(1, rows_t.reshape(-1, 1)).sum()
+                grads = torch.autograd.grad(sel, pts)
+                return None, float("nan"), grads[0].shape[0]
+        elif variant == "captum":
+            ig = IntegratedGradients(m)
+
+            def run() -> tuple[Any, Any, int]:
+                attr, delta = ig.attribute(
+                    xs if len(xs) > 1 else xs[0], bs if len(bs) > 1 else bs[0], target=targets,
+                    n_steps=steps, method="gausslegendre", return_convergence_delta=True,
+                )  # fmt: skip
+                return attr, delta, spec["n"] * steps
+        else:
+            chunk = spec["chunk"] if variant == "pathattr_chunked" else None
+
+            def run() -> tuple[Any, Any, int]:
+                res = pathattr.integrated_gradients(
+                    m, xs if len(xs) > 1 else xs[0], bs if len(bs) > 1 else bs[0], targets,
+                    steps=steps, rule="gausslegendre", batch_size=chunk, warn_tol=float("inf"),
+                )  # fmt: skip
+                return res.attributions, float(res.relative_delta.max()), res.total_evaluations
+
+        base_rss = _current_rss_mb()
+        attr, rel, evals = run()  # warm-up
+        times = []
+        for _ in range(spec["repeats"]):
+            t0 = time.perf_counter()
+            attr, rel, evals = run()
+            times.append(time.perf_counter() - t0)
+        peak = _rss_mb() - base_rss
+        if variant == "captum":  # relative delta from Captum's signed delta, outside the timer
+            with torch.no_grad():
+                fx = m(*xs).gather(1, targets.reshape(-1, 1))[:, 0]
+                fb = m(*bs).gather(1, targets.reshape(-1, 1))[:, 0]
+            rel = float((rel.abs() / (fx - fb).abs()).max())  # type: ignore[attr-defined]
+        if attr is not None:
+            attr = tuple(a.detach().numpy() for a in (attr if isinstance(attr, tuple) else (attr,)))
+        q.put(
+            dict(name=name, variant=variant, desc=desc, time=statistics.median(times),
+                 times=times, peak_mb=peak, rel=rel, evals=evals, attr=attr, error=None)
+        )  # fmt: skip
+    except Exception as e:  # report, do not hang the parent
+        import traceback
+
+        q.put(dict(name=name, variant=variant, error=f"{e!r}\n{traceback.format_exc()}"))
+
+
+def measure(name: str, variant: str, spec: Spec, size: int, threads: int) -> dict[str, Any]:
+    """Run ``child`` in a fresh spawned process and return its result."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=child, args=(name, variant, spec.__dict__, size, threads, q))
+    p.start()
+    res: dict[str, Any] = q.get()
+    p.join()
+    if res.get("error"):
+        raise RuntimeError(f"{name}/{variant} failed:\n{res['error']}")
+    return res
+
+
+def agreement(a: Any, b: Any) -> float:
+    """max |a - b| / max |b| over all inputs."""
+    num = max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+    den = max(float(np.abs(y).max()) for y in b)
+    return num / den if den else num
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table and write the Markdown results."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes and few repeats (~1 min)")
+    ap.add_argument("--size", type=int, default=112, help="ResNet-18 input size (default 112)")
+    ap.add_argument("--models", default="mlp,cnn,multi,resnet18,effnet")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ig_vs_captum.md"))
+    args = ap.parse_args(argv)
+
+    if args.quick:
+        specs = {
+            "mlp": Spec("mlp", 16, 50, 5, None),
+            "cnn": Spec("cnn", 16, 50, 5, None),
+            "multi": Spec("multi", 16, 50, 5, None),
+            "resnet18": Spec("resnet18", 2, 32, 1, 16),
+            "effnet": Spec("effnet", 1, 16, 1, 8),
+        }
+        size = 64
+    else:
+        specs = {
+            "mlp": Spec("mlp", 16, 50, 15, None),
+            "cnn": Spec("cnn", 16, 50, 9, None),
+            "multi": Spec("multi", 16, 50, 9, None),
+            "resnet18": Spec("resnet18", 4, 128, 2, 64),
+            "effnet": Spec("effnet", 4, 32, 2, 16),
+        }
+        size = args.size
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    rows = []
+    for name in names:
+        spec = specs[name]
+        ideal = measure(name, "ideal", spec, size, args.threads)
+        variants = ["captum", "pathattr"] + (["pathattr_chunked"] if spec.chunk else [])
+        results = {v: measure(name, v, spec, size, args.threads) for v in variants}
+        for v in variants:
+            r = results[v]
+            chunk = f" (batch_size={spec.chunk})" if v == "pathattr_chunked" else ""
+            rows.append(
+                dict(
+                    model=r["desc"], n=spec.n, steps=spec.steps, variant=v + chunk,
+                    time=r["time"], ideal=ideal["time"], ratio=r["time"] / ideal["time"],
+                    evals=r["evals"], peak=r["peak_mb"], ideal_peak=ideal["peak_mb"], rel=r["rel"],
+                    agree=agreement(r["attr"], results["captum"]["attr"]) if v != "captum" else 0.0,
+                )
+            )  # fmt: skip
+            print(_line(rows[-1]), flush=True)
+    table = _markdown(rows)
+    print("\n" + table)
+    cmd = "OMP_NUM_THREADS=2 python benchmarks/ig_vs_captum.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
+    header = (
+        "# Integrated Gradients: pathattr vs Captum vs the ideal\n\n"
+        f"Command: `{cmd}`\n\n"
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores (torch threads={args.threads}), "
+        f"no GPU; torch {torch.__version__}, captum {_captum_version()}, Python "
+        f"{platform.python_version()}. Other jobs shared the two cores, so times are noisy "
+        "(medians of repeats after a warm-up).\n\n"
+        "Rule: Gauss-Legendre for all; same inputs, per-example random baselines (black image for "
+        "EfficientNet) and per-example targets (the predicted class). *ideal*: one plain "
+        "forward+backward over the same N x steps rows, pre-built. *ratio*: time / ideal time. "
+        "*peak MB*: child-process peak RSS above its RSS after building the model and inputs "
+        "(ideal's own peak in brackets). *grad rows*: gradient evaluations (both libraries also "
+        "run 2N forward-only rows for F(x), F(x') with Gauss-Legendre). *max rel. delta*: "
+        "worst |Σattr − (F(x) − F(x'))| / |F(x) − F(x')|. *vs Captum*: max |A − A_captum| / "
+        "max |A_captum|.\n\n"
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(header + table + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def _captum_version() -> str:
+    import captum
+
+    return str(captum.__version__)
+
+
+def _line(r: dict[str, Any]) -> str:
+    return (
+        f"{r['model']:<40} {r['variant']:<30} {r['time']:8.3f}s ideal {r['ideal']:8.3f}s "
+        f"ratio {r['ratio']:6.2f} evals {r['evals']:6d} peak {r['peak']:8.1f}MB rel {r['rel']:.2e} "
+        f"agree {r['agree']:.1e}"
+    )
+
+
+def _markdown(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| model | N x steps | library | time (s) | ideal (s) | ratio vs ideal | grad rows | "
+        "peak MB (ideal) | max rel. delta | vs Captum |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    )
+    body = [
+        f"| {r['model']} | {r['n']} x {r['steps']} | {r['variant']} | {r['time']:.4f} | "
+        f"{r['ideal']:.4f} | {r['ratio']:.2f} | {r['evals']} | {r['peak']:.0f} ({r['ideal_peak']:.0f}) | "
+        f"{r['rel']:.2e} | {r['agree']:.1e} |"
+        for r in rows
+    ]
+    return "\n".join([head, *body])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
