@@ -185,3 +185,38 @@ def test_batch_attributor_is_picklable_and_matches() -> None:
     assert set(out) >= {"output", "baseline_output", "delta", "relative_delta", "evaluations"}
     with pytest.raises(ValueError, match="method"):
         BatchAttributor(model, method="nope")
+
+
+def test_auto_batch_size_measures_rows_and_fits_the_budget() -> None:
+    from pathattr.engine.memory import auto_batch_size, saved_bytes_per_row
+    from pathattr.engine.targets import make_selector
+    from pathattr.paths import StraightLine
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+        torch.nn.Linear(16 * 16 * 16, 4),
+    ).eval()  # fmt: skip
+    x = torch.rand(2, 3, 16, 16)
+    path = StraightLine((x,), (torch.zeros_like(x),))
+    rows = torch.arange(2).repeat_interleave(100)
+    alphas = torch.rand(200)
+    sel = make_selector(1, 2)
+    per_row = saved_bytes_per_row(model, path, sel, rows, alphas, n_examples=2)
+    # conv output (16·16·16 floats) is saved by ReLU and by Linear's input: ≥ 2 × 16 KiB per row
+    assert 2 * 16 * 16 * 16 * 4 <= per_row < 10 * 16 * 16 * 16 * 4
+    chosen = auto_batch_size(
+        model, path, sel, rows, alphas, n_examples=2, budget_bytes=20 * per_row
+    )
+    assert chosen == 20
+    assert auto_batch_size(model, path, sel, rows, alphas, n_examples=2, budget_bytes=2**40) is None
+
+
+def test_auto_batch_size_gives_the_same_attributions() -> None:
+    model = CountingModel(cnn())
+    x = torch.rand(3, 1, 8, 8)
+    auto = pathattr.integrated_gradients(model, x, target=2, steps=40, batch_size="auto")
+    whole = pathattr.integrated_gradients(model, x, target=2, steps=40, batch_size=None)
+    torch.testing.assert_close(auto.attributions, whole.attributions, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="batch_size: expected an int >= 1, None or 'auto'"):
+        pathattr.integrated_gradients(model, x, target=2, batch_size=0)

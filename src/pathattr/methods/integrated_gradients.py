@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from pathattr.engine.core import forward_select, integrate
+from pathattr.engine.memory import resolve_batch_size
 from pathattr.engine.progress import progress_bar
 from pathattr.engine.targets import TargetLike, make_selector
 from pathattr.engine.validate import (
@@ -48,7 +49,7 @@ def integrated_gradients(
     steps: int | str = 50,
     rule: str = "gausslegendre",
     forward_args: Any = (),
-    batch_size: int | None = None,
+    batch_size: int | str | None = "auto",
     create_graph: bool = False,
     tol: float = 1e-2,
     max_steps: int = 1024,
@@ -72,7 +73,9 @@ def integrated_gradients(
             models, unlike Captum's).
         forward_args: extra arguments passed to the model; tensors whose first dimension is the
             batch size are expanded along with the inputs.
-        batch_size: maximum rows (example × step pairs) per model call; None runs all at once.
+        batch_size: maximum rows (example × step pairs) per model call; None runs all rows at
+            once; ``"auto"`` (default) measures the activation memory one row keeps for the
+            backward pass and fits chunks to a quarter of the free memory.
         create_graph: make the attributions differentiable w.r.t. the model parameters.
         tol, max_steps: accuracy target and budget per example for ``steps="auto"``.
         warn_tol: warn when an example's relative completeness error exceeds this.
@@ -109,10 +112,14 @@ def integrated_gradients(
     alphas = torch.tensor(nodes.alphas, device=device).repeat(n)
     weights = torch.tensor(nodes.weights, device=device).repeat(n)
 
+    path = _path(xs, bs, multiply_by_inputs)
+    batch_size = resolve_batch_size(
+        batch_size, model, path, selector, rows, alphas, n_examples=n, forward_args=fargs
+    )
     bar = progress_bar(n * k, progress, desc="integrated gradients")
     try:
         result = integrate(
-            model, _path(xs, bs, multiply_by_inputs), selector, rows, alphas, weights, n_examples=n,
+            model, path, selector, rows, alphas, weights, n_examples=n,
             forward_args=fargs, batch_size=batch_size, create_graph=create_graph, progress=bar,
         )  # fmt: skip
     finally:
@@ -143,6 +150,7 @@ def integrated_gradients(
             ZeroGradientWarning,
             stacklevel=2,
         )
+    assert output is not None and base_output is not None
     delta, rel = completeness(result.sums, output, base_output)
     if not multiply_by_inputs:
         delta = torch.full_like(delta, float("nan"))

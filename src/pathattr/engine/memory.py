@@ -1,0 +1,132 @@
+"""Memory-aware chunk sizes: measure what one row keeps for the backward pass, then fit a budget.
+
+Autograd keeps the tensors a backward pass needs ("saved tensors"); their size is what grows
+with the number of rows in a chunk.  We measure it exactly with ``saved_tensors_hooks`` on probe
+forwards of one and two rows (the difference removes what does not scale with rows, such as
+weights), and choose the largest chunk whose saved tensors fit the budget.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from pathattr.engine.core import expand_forward_args
+from pathattr.engine.targets import Selector
+from pathattr.paths.base import Path
+
+#: below this many rows a whole run is done in one chunk without probing
+SMALL_RUN_ROWS = 64
+
+
+def available_bytes(device: torch.device) -> int:
+    """Free memory on ``device``: CUDA's free memory, else MemAvailable from /proc/meminfo."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    pages = os.sysconf("SC_AVPHYS_PAGES") if hasattr(os, "sysconf") else 0
+    return int(pages * os.sysconf("SC_PAGE_SIZE")) if pages else 8 * 2**30
+
+
+def saved_bytes_per_row(
+    model: Callable[..., Any],
+    path: Path,
+    selector: Selector,
+    rows: torch.Tensor,
+    alphas: torch.Tensor,
+    *,
+    n_examples: int,
+    forward_args: tuple[Any, ...] = (),
+    keys: torch.Tensor | None = None,
+) -> int:
+    """Bytes autograd saves per extra row of a chunk (probe forwards of 1 and 2 rows)."""
+    sizes = []
+    for k in (1, 2):
+        idx = torch.arange(k) % rows.shape[0]
+        r, a = rows[idx], alphas[idx]
+        kk = None if keys is None else keys[idx]
+        total = 0
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            nonlocal total
+            total += t.numel() * t.element_size()
+            return t
+
+        with torch.no_grad():
+            points = tuple(p.detach().requires_grad_(True) for p in path.points(r, a, kk))
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = model(*points, *expand_forward_args(forward_args, n_examples, r))
+            selector(out, r)
+        sizes.append(total + sum(p.numel() * p.element_size() for p in points))
+    return max(1, sizes[1] - sizes[0])
+
+
+def auto_batch_size(
+    model: Callable[..., Any],
+    path: Path,
+    selector: Selector,
+    rows: torch.Tensor,
+    alphas: torch.Tensor,
+    *,
+    n_examples: int,
+    forward_args: tuple[Any, ...] = (),
+    keys: torch.Tensor | None = None,
+    budget_bytes: int | None = None,
+    fraction: float = 0.25,
+) -> int | None:
+    """Rows per chunk so that saved activations stay within ``budget_bytes``.
+
+    The default budget is ``fraction`` of the free memory of the inputs' device.  Gradients and
+    temporaries roughly double the saved activations at the peak, hence the conservative default.
+    Returns None (one chunk) when everything fits or the run is small.
+    """
+    total = int(rows.shape[0])
+    if total <= SMALL_RUN_ROWS:
+        return None
+    device = rows.device
+    budget = budget_bytes if budget_bytes is not None else int(fraction * available_bytes(device))
+    per_row = saved_bytes_per_row(
+        model, path, selector, rows, alphas, n_examples=n_examples,
+        forward_args=forward_args, keys=keys,
+    )  # fmt: skip
+    fit = max(1, budget // per_row)
+    return None if fit >= total else int(fit)
+
+
+def resolve_batch_size(
+    batch_size: int | str | None,
+    model: Callable[..., Any],
+    path: Path,
+    selector: Selector,
+    rows: torch.Tensor,
+    alphas: torch.Tensor,
+    *,
+    n_examples: int,
+    forward_args: tuple[Any, ...] = (),
+    keys: torch.Tensor | None = None,
+) -> int | None:
+    """Turn the user's ``batch_size`` (an int, None or ``"auto"``) into rows per chunk."""
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, str):
+        if batch_size != "auto":
+            raise ValueError(
+                f"batch_size: expected an int >= 1, None or 'auto', got {batch_size!r}"
+            )
+        return auto_batch_size(
+            model, path, selector, rows, alphas, n_examples=n_examples,
+            forward_args=forward_args, keys=keys,
+        )  # fmt: skip
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an int >= 1, None or 'auto', got {batch_size!r}")
+    return batch_size
