@@ -87,9 +87,12 @@ def integrated_gradients(
     Returns:
         An :class:`~pathattr.result.Attribution`.
     """
-    if isinstance(steps, str) and multiply_by_inputs:
+    if isinstance(steps, str):
         if steps != "auto":
             raise ValueError(f"steps: expected a positive int or 'auto', got {steps!r}")
+        if not multiply_by_inputs:
+            raise ValueError("steps: 'auto' controls the error of attributions; it needs "
+                             "multiply_by_inputs=True")  # fmt: skip
         from pathattr.methods.adaptive import adaptive_integrated_gradients
 
         return adaptive_integrated_gradients(
