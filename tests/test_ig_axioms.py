@@ -217,3 +217,26 @@ def test_min_function_ig_is_not_shapley() -> None:
         f, torch.tensor([[1.0, 3.0]], dtype=torch.float64), steps=64
     )
     torch.testing.assert_close(res.attributions[0], torch.tensor([1.0, 0.0], dtype=torch.float64))
+
+
+@SETTINGS
+@given(net=nets, seed=st.integers(0, 1000), unit=st.integers(0, 15))
+def test_implementation_invariance_split_hidden_unit(net, seed, unit) -> None:
+    """Duplicating a hidden unit and halving its outgoing weights keeps the function and IG."""
+    x, b = inputs_for(net, seed)
+    ref = pathattr.integrated_gradients(net, x, b, steps=32, warn_tol=0).attributions
+    first, second = net[0], net[2]
+    u = unit % first.out_features
+    wide_in = torch.nn.Linear(first.in_features, first.out_features + 1).double()
+    wide_out = torch.nn.Linear(first.out_features + 1, second.out_features).double()
+    with torch.no_grad():
+        wide_in.weight.copy_(torch.cat([first.weight, first.weight[u : u + 1]]))
+        wide_in.bias.copy_(torch.cat([first.bias, first.bias[u : u + 1]]))
+        w = second.weight.clone()
+        w[:, u] /= 2
+        wide_out.weight.copy_(torch.cat([w, w[:, u : u + 1]], 1))
+        wide_out.bias.copy_(second.bias)
+    split = torch.nn.Sequential(wide_in, copy.deepcopy(net[1]), wide_out, *net[3:]).eval()
+    torch.testing.assert_close(split(x), net(x), rtol=1e-12, atol=1e-12)
+    out = pathattr.integrated_gradients(split, x, b, steps=32, warn_tol=0).attributions
+    torch.testing.assert_close(out, ref, rtol=1e-9, atol=1e-11)
