@@ -11,5 +11,6 @@ fi
 . .venv/bin/activate
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # torch first and alone, pinned, so nothing can pull a CUDA build.
-pip install -q "torch==2.13.0"
-pip install -q -c constraints/dev.txt -e ".[${extras}]"
+quiet() { sed '/is ignored: it is neither a file nor a directory/d'; }
+pip install -q "torch==2.13.0" 2>&1 | quiet
+pip install -q -c constraints/dev.txt -e ".[${extras}]" 2>&1 | quiet
