@@ -26,6 +26,7 @@ _LAZY = {
     "deconvnet": "pathattr.methods.backprop_rules",
     "deeplift": "pathattr.methods.deeplift",
     "one_at_a_time": "pathattr.methods.one_at_a_time",
+    "shapley_shubik": "pathattr.methods.one_at_a_time",
     "BatchAttributor": "pathattr.engine.batch",
 }
 _SUBMODULES = {"axioms", "priors", "metrics", "viz", "captum", "engine", "paths", "quadrature",

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_PHOTOS: tuple[str, ...] = ("chelsea", "coffee", "rocket", "flower")
 # Pixel-level IG is speckled; hiding the weakest 30% of the mass and saturating the top 1%
@@ -151,7 +152,7 @@ def run_demo(
     return rows
 
 
-def _photo_bar(total: int, enabled: bool) -> object:
+def _photo_bar(total: int, enabled: bool) -> Any:
     from pathattr.engine.progress import progress_bar
 
     bar = progress_bar(total, enabled, desc="photos")
@@ -174,6 +175,12 @@ def _write_tables(
         "Relative completeness error = |Σ attributions − (F(x) − F(x'))| / |F(x) − F(x')|.\n\n"
         + markdown_table(rows)
         + "\n\n"
+        + "".join(
+            f"{r.photo}: relative completeness error {r.relative_delta:.1%} is over 5%; the "
+            f"integral is not converged at {steps} steps, raise --steps.\n\n"
+            for r in rows
+            if not r.relative_delta <= 0.05
+        )
         + "\n".join(f"![{r.photo}]({r.png})" for r in rows)
         + "\n"
     )

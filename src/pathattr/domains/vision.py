@@ -82,7 +82,7 @@ def to_display(photo: np.ndarray) -> np.ndarray:
     """
     if photo.ndim != 3 or photo.shape[2] != 3:
         raise ValueError(f"photo: expected an (H, W, 3) RGB array, got shape {photo.shape}")
-    x = torch.as_tensor(np.ascontiguousarray(photo), dtype=torch.float32).permute(2, 0, 1)
+    x = torch.from_numpy(np.array(photo, dtype=np.float32)).permute(2, 0, 1)
     x = x.unsqueeze(0) / 255.0
     h, w = x.shape[-2:]
     scale = RESIZE_SHORT / min(h, w)
