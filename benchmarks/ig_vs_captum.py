@@ -9,8 +9,9 @@ For every model the same N inputs, baselines, targets, rule (Gauss-Legendre) and
 * ``pathattr chunked`` (large models): the same with ``batch_size`` rows per model call.
 
 Each (model, variant) runs in its own spawned child process, so the peak resident memory
-(``ru_maxrss``) belongs to that run alone; the child's resident memory after building the model
-and inputs is subtracted.  Wall time is the median of ``repeats`` runs after one warm-up.
+(``VmHWM``, reset after the set-up) belongs to that run alone; the child's resident memory
+after building the model and inputs is subtracted.  Wall time is the median of ``repeats``
+runs after warm-ups.  ``--device cuda`` runs the same on a GPU (peak = allocator peak).
 Gradient rows: rows evaluated with a backward pass; extra forward rows: the F(x), F(x') passes
 needed for the completeness delta (Captum always does 2N; pathattr does them for rules without
 end points, as Gauss-Legendre).
@@ -29,7 +30,6 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -145,6 +145,7 @@ class Spec:
     chunk: int | None  # batch_size for the chunked pathattr run (None: no chunked run)
     warmups: int = 3
     threads: int = 1
+    device: str = "cpu"
 
 
 def build(
@@ -191,9 +192,18 @@ def build(
     return m, xs, bs, targets, desc
 
 
+def _reset_peak() -> None:
+    # Reset this process's RSS high-water mark (VmHWM) to its current RSS.  ru_maxrss cannot be
+    # used: a spawned child inherits its parent's peak across fork + exec.
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def _rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory (VmHWM) since the last ``_reset_peak``, in MiB."""
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+    return kb / 1024.0
 
 
 def _current_rss_mb() -> float:
@@ -206,6 +216,11 @@ def child(name: str, variant: str, spec: dict[str, Any], size: int, q: Any) -> N
     try:
         torch.set_num_threads(spec["threads"])
         m, xs, bs, targets, desc = build(name, spec["n"], size)
+        dev = torch.device(spec["device"])
+        cuda = dev.type == "cuda"
+        m = m.to(dev)
+        xs, bs = tuple(x.to(dev) for x in xs), tuple(b.to(dev) for b in bs)
+        targets = targets.to(dev)
         steps = spec["steps"]
         from captum.attr import IntegratedGradients
 
@@ -214,7 +229,7 @@ def child(name: str, variant: str, spec: dict[str, Any], size: int, q: Any) -> N
 
         rule = quadrature("gausslegendre", steps)
         if variant == "ideal":
-            alphas = torch.tensor(rule.alphas, dtype=torch.float32)
+            alphas = torch.tensor(rule.alphas, dtype=torch.float32, device=dev)
             rows_t = torch.cat([targets.repeat_interleave(steps)])
             points = tuple(
                 (b.repeat_interleave(steps, 0)
@@ -250,22 +265,36 @@ def child(name: str, variant: str, spec: dict[str, Any], size: int, q: Any) -> N
                 return res.attributions, float(res.relative_delta.max()), res.total_evaluations
 
         base_rss = _current_rss_mb()
+        _reset_peak()
+        if cuda:
+            torch.cuda.synchronize()
+            base_gpu = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
         # warm-ups: first calls of a shape pay for allocator growth and oneDNN primitive set-up
         for _ in range(spec["warmups"]):
             attr, rel, evals = run()
         times = []
         for _ in range(spec["repeats"]):
+            if cuda:
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
             attr, rel, evals = run()
+            if cuda:
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
-        peak = _rss_mb() - base_rss
+        if cuda:  # GPU memory is what runs out on a GPU: report the allocator's peak
+            peak = (torch.cuda.max_memory_allocated() - base_gpu) / 2**20
+        else:
+            peak = _rss_mb() - base_rss
         if variant == "captum":  # relative delta from Captum's signed delta, outside the timer
             with torch.no_grad():
                 fx = m(*xs).gather(1, targets.reshape(-1, 1))[:, 0]
                 fb = m(*bs).gather(1, targets.reshape(-1, 1))[:, 0]
             rel = float((rel.abs() / (fx - fb).abs()).max())  # type: ignore[attr-defined]
         if attr is not None:
-            attr = tuple(a.detach().numpy() for a in (attr if isinstance(attr, tuple) else (attr,)))
+            attr = tuple(
+                a.detach().cpu().numpy() for a in (attr if isinstance(attr, tuple) else (attr,))
+            )
         q.put(
             dict(name=name, variant=variant, desc=desc, time=statistics.median(times),
                  times=times, peak_mb=peak, rel=rel, evals=evals, attr=attr, error=None)
@@ -303,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=112, help="ResNet-18 input size (default 112)")
     ap.add_argument("--models", default="mlp,cnn,multi,resnet18,effnet")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ig_vs_captum.md"))
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    ap.add_argument("--note", default="", help="a sentence about the machine for the header")
     args = ap.parse_args(argv)
 
     if args.quick:
@@ -319,11 +350,13 @@ def main(argv: list[str] | None = None) -> int:
             "mlp": Spec("mlp", 16, 50, 41, None, warmups=10),
             "cnn": Spec("cnn", 16, 50, 21, None, warmups=5),
             "multi": Spec("multi", 16, 50, 41, None, warmups=10),
-            "resnet18": Spec("resnet18", 4, 128, 2, 64, warmups=2, threads=2),
-            "effnet": Spec("effnet", 4, 32, 3, 16, warmups=3, threads=2),
+            "resnet18": Spec("resnet18", 4, 128, 2, 64, warmups=1, threads=2),
+            "effnet": Spec("effnet", 4, 32, 3, 16, warmups=1, threads=2),
         }
         size = args.size
     names = [n.strip() for n in args.models.split(",") if n.strip()]
+    for spec in specs.values():
+        spec.device = args.device
     rows = []
     for name in names:
         spec = specs[name]
@@ -359,14 +392,17 @@ def main(argv: list[str] | None = None) -> int:
         "# Integrated Gradients: pathattr vs Captum vs the ideal\n\n"
         f"Command: `{cmd}`\n\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"no GPU; torch {torch.__version__}, captum {_captum_version()}, Python "
-        f"{platform.python_version()}. Other jobs shared the two cores, so times are noisy "
-        "(medians of repeats after warm-ups). Small models run with 1 torch thread (2 threads made "
-        "their times jump by up to 10x from run to run), ResNet and EfficientNet with 2.\n\n"
+        f"device {_device(args.device)}; "
+        f"torch {torch.__version__}, captum {_captum_version()}, Python "
+        f"{platform.python_version()}. {args.note} Times are medians of repeats after warm-ups. "
+        "On the CPU small models run with 1 torch thread, ResNet and EfficientNet with 2. "
+        "pathattr's batch_size='auto' probes a model once (two passes of 1 and 2 rows) and "
+        "caches the figure, so the warm-ups absorb the probe.\n\n"
         "Rule: Gauss-Legendre for all; same inputs, per-example random baselines (black image for "
         "EfficientNet) and per-example targets (the predicted class). *ideal*: one plain "
         "forward+backward over the same N x steps rows, pre-built. *ratio*: time / ideal time. "
-        "*peak MB*: child-process peak RSS above its RSS after building the model and inputs "
+        "*peak MB*: child-process peak RSS (VmHWM) above its RSS after building the model and "
+        "inputs, or on a GPU the allocator's peak above what was allocated before the runs "
         "(ideal's own peak in brackets). *grad rows*: gradient evaluations (both libraries also "
         "run 2N forward-only rows for F(x), F(x') with Gauss-Legendre). *max rel. delta*: "
         "worst |Σattr − (F(x) − F(x'))| / |F(x) − F(x')|. *vs Captum*: "
@@ -376,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(header + table + "\n")
     print(f"\nwrote {args.out}")
     return 0
+
+
+def _device(name: str) -> str:
+    if name.startswith("cuda"):
+        return f"{name} ({torch.cuda.get_device_name()})"
+    return "cpu (no GPU)"
 
 
 def _captum_version() -> str:

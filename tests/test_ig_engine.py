@@ -229,3 +229,17 @@ def test_auto_batch_size_gives_the_same_attributions() -> None:
     torch.testing.assert_close(auto.attributions, whole.attributions, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="batch_size: expected an int >= 1, None or 'auto'"):
         pathattr.integrated_gradients(model, x, target=2, batch_size=0)
+
+
+def test_auto_batch_size_probes_once_per_model_and_shape() -> None:
+    model = CountingModel(cnn())
+    x = torch.rand(3, 1, 8, 8)
+    pathattr.integrated_gradients(model, x, target=2, steps=40, batch_size="auto")
+    assert model.calls[:2] == [1, 2]  # the probe: one row, then two
+    model.calls.clear()
+    pathattr.integrated_gradients(model, x + 0.1, target=1, steps=40, batch_size="auto")
+    assert 1 not in model.calls and 2 not in model.calls  # cached: no probe
+    model.calls.clear()
+    model.eval()  # an eval-mode model: a new signature, so a new probe
+    pathattr.integrated_gradients(model, x, target=2, steps=40, batch_size="auto")
+    assert model.calls[:2] == [1, 2]

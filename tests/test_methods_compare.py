@@ -231,3 +231,10 @@ def test_errors_name_the_argument() -> None:
         shapley_shubik(model, torch.randn(1, 9), target=0)
     with pytest.raises(ValueError, match="target"):
         pathattr.guided_backprop(model, x)
+
+
+def test_warns_about_relu6_and_other_activations() -> None:
+    # MobileNet / EfficientNet-Lite use ReLU6, which the ReLU rules leave alone
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU6(), nn.Linear(4, 1))
+    with pytest.warns(UserWarning, match=r"other activations \(ReLU6\)"):
+        pathattr.guided_backprop(model, torch.randn(2, 3))

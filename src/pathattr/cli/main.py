@@ -101,6 +101,12 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"pathattr demo: {e}\nInstall the vision extras: {VISION_HINT}", file=sys.stderr)
         return 1
     print(markdown_table(rows))
+    for r in rows:
+        if not r.relative_delta <= 0.05:
+            print(
+                f"\n{r.photo}: relative completeness error {r.relative_delta:.1%} is over 5%: the "
+                f"integral has not converged at {args.steps} steps; raise --steps"
+            )
     print(f"\nwrote {len(rows)} heatmaps, results.md and results.csv to {args.out}")
     return 0
 

@@ -166,7 +166,7 @@ def integrate(
             else path.derivatives(chunk.rows, chunk.alphas, chunk.keys)
         )
         for i, g in enumerate(chunk.grads):
-            if not any_gradient and bool((g != 0).any()):
+            if derivs is not None and not any_gradient and bool((g != 0).any()):
                 any_gradient = True
             term = g * w.to(g.dtype).reshape((-1,) + (1,) * (g.dim() - 1))
             if derivs is not None:
@@ -177,6 +177,9 @@ def integrate(
             else:
                 sums[i].index_add_(0, idx, term)
     if like is not None:
+        # with a constant γ' the weighted gradient sums tell whether any gradient was non-zero
+        # (positive weights cannot cancel a non-zero gradient to exactly 0 in practice)
+        any_gradient = any(bool((s != 0).any()) for s in sums)
         sums = [s * d for s, d in zip(sums, like)]
     evaluations = torch.bincount(rows.cpu(), minlength=n_examples)
     return Integral(tuple(sums), row_outputs, evaluations, any_gradient)

@@ -9,6 +9,7 @@ weights), and choose the largest chunk whose saved tensors fit the budget.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,25 @@ from pathattr.paths.base import Path
 
 #: below this many rows a whole run is done in one chunk without probing
 SMALL_RUN_ROWS = 64
+
+# model -> {(row shapes, dtypes, device, forward-arg shapes, training): bytes per row}.  Repeated
+# calls on one model (a dataset, a benchmark) probe once; weak keys let models be collected.
+_PROBE_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _signature(points: tuple[torch.Tensor, ...], model: Any, args: tuple[Any, ...]) -> tuple:
+    def one(t: Any) -> Any:
+        if isinstance(t, torch.Tensor):
+            return (tuple(t.shape[1:]), t.dtype, t.device.type)
+        return type(t).__name__
+
+    return (
+        tuple(one(p) for p in points),
+        tuple(one(a) for a in args),
+        bool(getattr(model, "training", False)),
+    )
 
 
 def available_bytes(device: torch.device) -> int:
@@ -49,7 +69,19 @@ def saved_bytes_per_row(
     forward_args: tuple[Any, ...] = (),
     keys: torch.Tensor | None = None,
 ) -> int:
-    """Bytes autograd saves per extra row of a chunk (probe forwards of 1 and 2 rows)."""
+    """Bytes autograd saves per extra row of a chunk (probe forwards of 1 and 2 rows).
+
+    The figure is cached per model and row signature (shapes, dtypes, device, training mode).
+    """
+    with torch.no_grad():
+        first = path.points(rows[:1], alphas[:1], None if keys is None else keys[:1])
+    sig = _signature(first, model, forward_args)
+    try:
+        cache = _PROBE_CACHE.setdefault(model, {})
+    except TypeError:  # not weak-referenceable: probe every time
+        cache = {}
+    if sig in cache:
+        return cache[sig]
     sizes = []
     for k in (1, 2):
         idx = torch.arange(k) % rows.shape[0]
@@ -68,7 +100,8 @@ def saved_bytes_per_row(
             out = model(*points, *expand_forward_args(forward_args, n_examples, r))
             selector(out, r)
         sizes.append(total + sum(p.numel() * p.element_size() for p in points))
-    return max(1, sizes[1] - sizes[0])
+    cache[sig] = max(1, sizes[1] - sizes[0])
+    return cache[sig]
 
 
 def auto_batch_size(

@@ -94,13 +94,18 @@ def make_selector(target: TargetLike, n_examples: int) -> Selector:
             f"target: expected one index per example ({n_examples}), got {t.numel()} indices"
         )
     per_example = t
+    # the range check needs only the extremes; finding them once saves two syncs per chunk
+    lo, hi = (int(t.min()), int(t.max())) if t.numel() else (0, 0)
+    on_device: dict[torch.device, torch.Tensor] = {}
 
     def select_tensor(out: torch.Tensor, ex: torch.Tensor) -> torch.Tensor:
         out = _first(out)
         _check_batch(out, ex)
         flat = out.reshape(out.shape[0], -1)
-        idx = per_example.to(flat.device)[ex]
-        _check_range(out, int(idx.min()), int(idx.max()))
+        _check_range(out, lo, hi)
+        if flat.device not in on_device:
+            on_device[flat.device] = per_example.to(flat.device)
+        idx = on_device[flat.device][ex.to(flat.device)]
         return flat.gather(1, idx[:, None])[:, 0]
 
     return select_tensor

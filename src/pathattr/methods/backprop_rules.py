@@ -144,17 +144,26 @@ def warn_no_relu(name: str) -> None:
 
 
 def _check_has_relu(model: Any, name: str) -> None:
-    if isinstance(model, torch.nn.Module) and any(
-        isinstance(m, (torch.nn.GELU, torch.nn.SiLU, torch.nn.ELU, torch.nn.LeakyReLU))
-        for m in model.modules()
-    ):
+    if not isinstance(model, torch.nn.Module):
+        return
+    # ReLU6 (Hardtanh(0, 6)) matters: MobileNet / EfficientNet-Lite use it instead of ReLU
+    others = sorted(
+        {type(m).__name__ for m in model.modules() if isinstance(m, _OTHER_ACTIVATIONS)}
+    )
+    if others:
         import warnings
 
         warnings.warn(
             f"model: {name} only changes the backward of ReLU; the model's other activations "
-            "(GELU/SiLU/ELU/LeakyReLU) back-propagate their plain gradient",
+            f"({', '.join(others)}) back-propagate their plain gradient",
             stacklevel=3,
         )
+
+
+_OTHER_ACTIVATIONS = (
+    torch.nn.GELU, torch.nn.SiLU, torch.nn.ELU, torch.nn.LeakyReLU, torch.nn.Hardtanh,
+    torch.nn.Hardswish, torch.nn.Mish, torch.nn.Softplus, torch.nn.PReLU, torch.nn.SELU,
+)  # fmt: skip
 
 
 def guided_backprop(
