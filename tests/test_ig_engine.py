@@ -243,3 +243,13 @@ def test_auto_batch_size_probes_once_per_model_and_shape() -> None:
     model.eval()  # an eval-mode model: a new signature, so a new probe
     pathattr.integrated_gradients(model, x, target=2, steps=40, batch_size="auto")
     assert model.calls[:2] == [1, 2]
+
+
+@pytest.mark.parametrize("n", [7, 300, 4096])
+def test_gauss_legendre_nodes_integrate_polynomials_exactly(n: int) -> None:
+    from pathattr.quadrature import quadrature
+
+    rule = quadrature("gausslegendre", n)
+    assert rule.alphas.shape == (n,) and bool(((rule.alphas > 0) & (rule.alphas < 1)).all())
+    for degree in (0, 3, 2 * min(n, 7) - 1):
+        assert abs(float((rule.weights * rule.alphas**degree).sum()) - 1 / (degree + 1)) < 1e-13

@@ -43,7 +43,7 @@ def expand_forward_args(
     out = []
     for a in forward_args:
         if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == n_examples:
-            out.append(a[rows.to(a.device)])
+            out.append(a.index_select(0, rows.to(a.device)))
         else:
             out.append(a)
     return tuple(out)
@@ -201,6 +201,6 @@ def forward_select(
         for start in range(0, n, step):
             r = torch.arange(start, min(n, start + step), device=inputs[0].device)
             extra = expand_forward_args(forward_args, n, r)
-            out = model(*(x[r] for x in inputs), *extra)
+            out = model(*(x[start : start + step] for x in inputs), *extra)
             outs.append(selector(out, r).detach())
     return torch.cat(outs)

@@ -105,7 +105,7 @@ def make_selector(target: TargetLike, n_examples: int) -> Selector:
         _check_range(out, lo, hi)
         if flat.device not in on_device:
             on_device[flat.device] = per_example.to(flat.device)
-        idx = on_device[flat.device][ex.to(flat.device)]
+        idx = on_device[flat.device].index_select(0, ex.to(flat.device))
         return flat.gather(1, idx[:, None])[:, 0]
 
     return select_tensor

@@ -26,14 +26,15 @@ class StraightLine:
         out = []
         for b, d in zip(self.baselines, self.diffs):
             a = _bcast(alphas.to(d.dtype), d)
-            out.append(torch.addcmul(b[rows], a, d[rows]))
+            # index_select is several times faster than advanced indexing b[rows]
+            out.append(torch.addcmul(b.index_select(0, rows), a, d.index_select(0, rows)))
         return tuple(out)
 
     def derivatives(
         self, rows: torch.Tensor, alphas: torch.Tensor, keys: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, ...]:
         """x_r − x'_r for each row (independent of α)."""
-        return tuple(d[rows] for d in self.diffs)
+        return tuple(d.index_select(0, rows) for d in self.diffs)
 
     def total_derivative(self) -> tuple[torch.Tensor, ...]:
         """x − x' per example."""
