@@ -1,0 +1,336 @@
+r"""Expected Gradients (Erion, Janizek, Sturmfels, Lundberg, Lee 2021).
+
+.. math::
+
+    \mathrm{EG}_i(x) = \mathbb{E}_{x' \sim D,\ \alpha \sim U(0,1)}
+        \Big[(x_i - x'_i)\, \frac{\partial F(x' + \alpha (x - x'))}{\partial x_i}\Big]
+
+Integrated Gradients averaged over a distribution ``D`` of references, estimated by Monte
+Carlo: every sample is one (reference, α) pair and costs ONE gradient evaluation.  All samples
+of all examples go through the engine in chunks (rows = example, alphas = drawn α, keys = drawn
+reference), so any number of samples fits in memory and ``create_graph=True`` makes the result
+differentiable for attribution priors.
+
+Completeness holds in expectation against the base value E[F(x')]: Σ_i EG_i(x) = F(x) −
+E[F(x')].  The result reports F averaged over the references actually drawn as
+``baseline_output`` and the residual against it as ``delta``; that residual is Monte-Carlo error
+of the α draw and shrinks like 1/√k (faster with ``sampling="stratified"`` or ``"sobol"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from pathattr.baselines.sampling import check_sampling, draw_uniforms, reference_indices
+from pathattr.baselines.sources import (
+    BATCH,
+    DatasetReferences,
+    ReferencesLike,
+    SamplerReferences,
+    TensorReferences,
+    as_reference_source,
+)
+from pathattr.engine.core import evaluate_rows, expand_forward_args, forward_select
+from pathattr.engine.memory import resolve_batch_size
+from pathattr.engine.progress import progress_bar
+from pathattr.engine.targets import Selector, TargetLike, make_selector
+from pathattr.engine.validate import (
+    ZeroGradientWarning,
+    as_tuple,
+    check_int_arg,
+    warn_training_mode,
+)
+from pathattr.paths.references import ReferencePath
+from pathattr.result import Attribution, completeness, warn_if_incomplete
+
+#: the mean of F over a tensor reference set is computed when it has at most this many rows (or
+#: no more rows than the samples drawn), so that it never dominates the cost
+FULL_REFERENCE_OUTPUT_ROWS = 10_000
+
+
+def expected_gradients(
+    model: Callable[..., Any],
+    inputs: torch.Tensor | tuple[torch.Tensor, ...],
+    references: ReferencesLike,
+    target: TargetLike = None,
+    *,
+    samples: int = 200,
+    sampling: str = "random",
+    seed: int | None = None,
+    batch_size: int | str | None = "auto",
+    create_graph: bool = False,
+    forward_args: Any = (),
+    warn_tol: float | None = None,
+    progress: bool = False,
+) -> Attribution:
+    """Expected Gradients of ``model``'s selected output at ``inputs`` over ``references``.
+
+    Args:
+        model: a callable (usually an ``nn.Module`` in eval mode) called as
+            ``model(*inputs, *forward_args)``, returning a batch-first output.
+        inputs: a batch-first float tensor, or a tuple of them for multi-input models.
+        references: the reference distribution D:
+
+            * a tensor of reference rows ``(R, *input.shape[1:])`` (a tuple of them for
+              multi-input models);
+            * a map-style ``torch.utils.data.Dataset`` or a ``DataLoader`` over one: indices are
+              drawn and only those items are read (an item is a tensor, or a tuple whose first
+              entries are the inputs, e.g. ``(x, y)``);
+            * a callable ``sampler(n, generator) -> rows`` returning ``n`` reference rows (a
+              tensor or tuple of tensors) drawn with the given ``torch.Generator``;
+            * ``"batch"``: the other examples of ``inputs``; sample ``j`` of example ``e`` uses
+              example ``(e + 1 + j) mod N`` (``samples`` must be < N).  With ``samples=1`` and
+              ``create_graph=True`` this is the paper's cheap training-time estimate.
+        target: None (the model returns one value per example), an int, one int per example, or
+            a callable mapping the model output to a ``(batch,)`` tensor.
+        samples: (reference, α) samples per example k; each costs one gradient evaluation.
+        sampling: ``"random"`` (i.i.d.), ``"stratified"`` (α in k strata, reference index in k
+            strata, paired by a random permutation: a Latin hypercube) or ``"sobol"``
+            (per-example Owen-scrambled Sobol points over (α, reference)); see
+            :mod:`pathattr.baselines.sampling`.  Callable samplers and ``"batch"`` fix the
+            references themselves; only α is stratified then.
+        seed: seeds the ``torch.Generator`` for every draw; the same seed gives the same result.
+            None draws a fresh seed, reported in ``extras["seed"]``.
+        batch_size: maximum rows (samples) per model call; None runs all at once; ``"auto"``
+            fits chunks to free memory.
+        create_graph: make the attributions differentiable w.r.t. the model parameters (and
+            the inputs).
+        forward_args: extra arguments passed to the model; tensors whose first dimension is the
+            batch size are expanded along with the inputs.
+        warn_tol: warn when an example's relative completeness residual exceeds this.  Off by
+            default because the residual is expected Monte-Carlo error (see ``delta``).
+        progress: show a progress bar (needs tqdm).
+
+    Returns:
+        An :class:`~pathattr.result.Attribution` with ``baseline_output`` = the mean of F over
+        the references drawn for each example, ``delta``/``relative_delta`` the completeness
+        residual against it, ``evaluations`` = ``samples`` per example, and in ``extras``:
+
+        * ``standard_error``: per-feature Monte-Carlo standard error of the mean (same structure
+          as ``attributions``): sample standard deviation of the k per-sample terms / √k.  It is
+          exact for ``sampling="random"``; for stratified and Sobol sampling it is the i.i.d.
+          formula and therefore conservative (their true error is smaller).  NaN when k = 1.
+        * ``reference_set_output``: the mean of F over the whole tensor reference set (the exact
+          base value E[F(x')]) when it has at most max(10000, N·k) rows, else None.
+        * ``reference_indices``: ``(N, k)`` indices of the references drawn (None for callable
+          samplers), ``seed``, ``samples``, ``sampling``.
+    """
+    if not callable(model):
+        raise TypeError(f"model: expected a callable (an nn.Module), got {type(model).__name__}")
+    k = check_int_arg(samples, "samples")
+    check_sampling(sampling)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}")
+    single = isinstance(inputs, torch.Tensor)
+    xs = as_tuple(inputs)
+    n = xs[0].shape[0]
+    source = as_reference_source(references, xs)
+    fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
+    selector = make_selector(target, n)
+    warn_training_mode(model)
+    device = xs[0].device
+
+    gen = torch.Generator()
+    used_seed = gen.seed() if seed is None else int(seed)
+    gen.manual_seed(used_seed)
+
+    # one (α, reference) pair per sample; examples are contiguous blocks of k rows
+    rows = torch.arange(n).repeat_interleave(k)
+    drawn: torch.Tensor | None
+    if source == BATCH:
+        if k >= n:
+            raise ValueError(
+                f"samples: references='batch' uses the other examples of the batch as "
+                f"references, so samples must be < batch size {n}, got {k}"
+            )
+        u = draw_uniforms(n, k, sampling, gen, dims=1)
+        drawn = (torch.arange(n)[:, None] + 1 + torch.arange(k)[None, :]) % n
+        refs: tuple[torch.Tensor, ...] = xs
+        keys = drawn.reshape(-1)
+    elif isinstance(source, SamplerReferences):
+        u = draw_uniforms(n, k, sampling, gen, dims=1)
+        refs = source.sample(n * k, gen, xs)
+        drawn = None
+        keys = torch.arange(n * k)
+    else:
+        assert isinstance(source, (TensorReferences, DatasetReferences))
+        u = draw_uniforms(n, k, sampling, gen, dims=2)
+        drawn = reference_indices(u[..., 1], source.size)
+        if isinstance(source, TensorReferences):
+            refs, keys = source.tensors, drawn.reshape(-1)
+        else:
+            # read every drawn item once
+            uniq, inverse = torch.unique(drawn.reshape(-1), return_inverse=True)
+            refs, keys = source.rows(uniq), inverse
+    alphas = u[..., 0].reshape(-1).to(xs[0].dtype)
+    rows, alphas, keys = rows.to(device), alphas.to(device), keys.to(device)
+
+    path = ReferencePath(xs, refs)
+    bsize = resolve_batch_size(
+        batch_size, model, path, selector, rows, alphas, n_examples=n, forward_args=fargs,
+        keys=keys,
+    )  # fmt: skip
+    bar = progress_bar(n * k, progress, desc="expected gradients")
+    try:
+        sums, se, any_gradient = _accumulate(
+            model, path, selector, rows, alphas, keys, n, k, fargs, bsize, create_graph, bar
+        )
+    finally:
+        bar.close()
+
+    table = output_table(model, refs, fargs, n, bsize, max(FULL_REFERENCE_OUTPUT_ROWS, n * k))
+    if source == BATCH and table is not None:
+        output = selector(table, torch.arange(n, device=device)).detach()
+    else:
+        output = forward_select(model, xs, selector, forward_args=fargs, batch_size=bsize)
+    ref_out = reference_outputs(model, refs, keys, rows, selector, fargs, n, bsize, table)
+    base_output = ref_out.reshape(n, k).mean(1)
+    full = None
+    if isinstance(source, TensorReferences) and table is not None:
+        every = torch.arange(source.size, device=device)
+        full = torch.stack(
+            [selector(table, torch.full_like(every, e)).detach().mean() for e in range(n)]
+        )
+    if not any_gradient:
+        import warnings
+
+        warnings.warn(
+            "inputs: the selected model output has zero gradient with respect to every input at "
+            "every sampled path point; the output does not depend on the inputs (check the "
+            "target and that the inputs reach the output)",
+            ZeroGradientWarning,
+            stacklevel=2,
+        )
+    delta, rel = completeness(sums, output, base_output)
+    res = Attribution(
+        attributions=sums[0] if single else sums,
+        output=output,
+        baseline_output=base_output,
+        delta=delta,
+        relative_delta=rel,
+        evaluations=torch.full((n,), k, dtype=torch.int64),
+        method="expected_gradients",
+        extras={
+            "samples": k,
+            "sampling": sampling,
+            "seed": used_seed,
+            "standard_error": se[0] if single else se,
+            "reference_set_output": full,
+            "reference_indices": drawn,
+        },
+    )
+    if warn_tol is not None:
+        warn_if_incomplete(res, warn_tol, f"raise samples (now {k}) or use sampling='sobol'")
+    return res
+
+
+def _accumulate(
+    model: Callable[..., Any],
+    path: ReferencePath,
+    selector: Selector,
+    rows: torch.Tensor,
+    alphas: torch.Tensor,
+    keys: torch.Tensor,
+    n: int,
+    k: int,
+    fargs: tuple[Any, ...],
+    batch_size: int | None,
+    create_graph: bool,
+    bar: Any,
+) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], bool]:
+    """Mean of the per-sample terms (x − x') ⊙ ∇F per example, and their standard error."""
+    sums = [torch.zeros_like(x) for x in path.inputs]
+    # first and second moments for the standard error, detached and in float64 so that
+    # Σt² − k·mean² does not cancel catastrophically
+    m1 = [torch.zeros(x.shape, dtype=torch.float64, device=x.device) for x in path.inputs]
+    m2 = [torch.zeros_like(m) for m in m1]
+    any_gradient = False
+    for chunk in evaluate_rows(
+        model, path, selector, rows, alphas, n_examples=n, forward_args=fargs,
+        batch_size=batch_size, create_graph=create_graph, progress=bar, keys=keys,
+    ):  # fmt: skip
+        derivs = path.derivatives(chunk.rows, chunk.alphas, chunk.keys)
+        idx = chunk.rows
+        for i, (g, d) in enumerate(zip(chunk.grads, derivs)):
+            if not any_gradient and bool((g != 0).any()):
+                any_gradient = True
+            term = g * d
+            if create_graph:
+                sums[i] = sums[i].index_add(0, idx, term / k)
+            else:
+                sums[i].index_add_(0, idx, term / k)
+            t64 = term.detach().to(torch.float64)
+            m1[i].index_add_(0, idx, t64)
+            m2[i].index_add_(0, idx, t64 * t64)
+    se = []
+    for s1, s2, x in zip(m1, m2, path.inputs):
+        if k < 2:
+            se.append(torch.full_like(x, float("nan")))
+            continue
+        var = (s2 - s1 * s1 / k).clamp_min(0.0) / (k - 1)
+        se.append((var / k).sqrt().to(x.dtype))
+    return tuple(sums), tuple(se), any_gradient
+
+
+def output_table(
+    model: Callable[..., Any],
+    refs: tuple[torch.Tensor, ...],
+    fargs: tuple[Any, ...],
+    n: int,
+    batch_size: int | None,
+    max_rows: int,
+) -> torch.Tensor | None:
+    """The model's raw output at every reference row, when it can be shared by all examples.
+
+    None when a forward argument depends on the example, the output is not a plain tensor, or
+    there are more than ``max_rows`` references (then F is evaluated per drawn sample instead).
+    """
+    u = refs[0].shape[0]
+    if u > max_rows or any(
+        isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == n for a in fargs
+    ):
+        return None
+    step = u if batch_size is None else max(1, batch_size)
+    raw = []
+    with torch.no_grad():
+        for start in range(0, u, step):
+            r = torch.arange(start, min(u, start + step), device=refs[0].device)
+            out = model(*(t[r] for t in refs), *fargs)
+            if not isinstance(out, torch.Tensor):
+                return None
+            raw.append(out.detach())
+    return torch.cat(raw)
+
+
+def reference_outputs(
+    model: Callable[..., Any],
+    refs: tuple[torch.Tensor, ...],
+    keys: torch.Tensor,
+    rows: torch.Tensor,
+    selector: Selector,
+    fargs: tuple[Any, ...],
+    n: int,
+    batch_size: int | None,
+    table: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """F(x'_key) for every sample row, with the row's example's target and forward args.
+
+    With ``table`` (the raw outputs at every reference, see :func:`output_table`) nothing is
+    evaluated again; otherwise the model runs on every (example, reference) row.
+    """
+    total = rows.shape[0]
+    step = total if batch_size is None else max(1, batch_size)
+    outs = []
+    with torch.no_grad():
+        for start in range(0, total, step):
+            sl = slice(start, start + step)
+            if table is not None:
+                outs.append(selector(table[keys[sl]], rows[sl]).detach())
+                continue
+            extra = expand_forward_args(fargs, n, rows[sl])
+            out = model(*(t[keys[sl]] for t in refs), *extra)
+            outs.append(selector(out, rows[sl]).detach())
+    return torch.cat(outs)

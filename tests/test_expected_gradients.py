@@ -1,0 +1,361 @@
+"""Expected Gradients: closed forms, Monte-Carlo behaviour, reference sources, errors, gradients."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import TwoInput, mlp
+
+import pathattr
+from pathattr.baselines.sampling import draw_uniforms
+
+
+class Linear(torch.nn.Module):
+    """F(x) = W x + b: EG is W ⊙ (x − mean of the references used), exactly."""
+
+    def __init__(self, d: int = 6, c: int = 3, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.w = torch.nn.Parameter(torch.randn(c, d, generator=g, dtype=torch.float64))
+        self.b = torch.nn.Parameter(torch.randn(c, generator=g, dtype=torch.float64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.w.T + self.b
+
+
+def smooth_mlp(d: int = 8, seed: int = 0) -> torch.nn.Module:
+    return mlp(seed, d_in=d, hidden=16, d_out=3, act=torch.nn.Tanh).double()
+
+
+def data(n: int, d: int, seed: int) -> torch.Tensor:
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("sampling", ["random", "stratified", "sobol"])
+@pytest.mark.parametrize("samples", [1, 7, 64])
+def test_linear_model_closed_form(sampling: str, samples: int) -> None:
+    model, x, refs = Linear(), data(4, 6, 1), data(10, 6, 2)
+    r = pathattr.expected_gradients(
+        model, x, refs, target=[0, 1, 2, 1], samples=samples, sampling=sampling, seed=3
+    )
+    idx = r.extras["reference_indices"]
+    assert idx.shape == (4, samples)
+    w = model.w.detach()[[0, 1, 2, 1]]
+    expected = w * (x - refs[idx].mean(1))
+    torch.testing.assert_close(r.attributions, expected, rtol=1e-12, atol=1e-12)
+    # completeness is exact against the mean output of the references drawn
+    torch.testing.assert_close(r.delta, torch.zeros(4, dtype=torch.float64), atol=1e-12, rtol=0)
+    assert r.evaluations.tolist() == [samples] * 4
+
+
+def test_stratified_uses_every_reference_equally_when_k_is_a_multiple() -> None:
+    model, x, refs = Linear(), data(3, 6, 1), data(8, 6, 2)
+    r = pathattr.expected_gradients(model, x, refs, target=0, samples=24, sampling="stratified")
+    counts = torch.stack([torch.bincount(i, minlength=8) for i in r.extras["reference_indices"]])
+    assert (counts == 3).all()
+    # hence the exact closed form against the whole reference set, E[F(x')] included
+    torch.testing.assert_close(r.attributions, model.w.detach()[0] * (x - refs.mean(0)))
+    torch.testing.assert_close(r.baseline_output, r.extras["reference_set_output"])
+
+
+def test_base_value_is_the_mean_output_over_drawn_references() -> None:
+    model, x, refs = smooth_mlp(), data(5, 8, 1), data(30, 8, 2)
+    r = pathattr.expected_gradients(model, x, refs, target=2, samples=40, seed=0)
+    with torch.no_grad():
+        f_refs = model(refs)[:, 2]
+    torch.testing.assert_close(r.baseline_output, f_refs[r.extras["reference_indices"]].mean(1))
+    torch.testing.assert_close(r.extras["reference_set_output"], f_refs.mean().expand(5))
+    with torch.no_grad():
+        torch.testing.assert_close(r.output, model(x)[:, 2])
+
+
+def test_sampling_draws_are_uniform_and_stratified() -> None:
+    g = torch.Generator().manual_seed(0)
+    for mode in ("random", "stratified", "sobol"):
+        u = draw_uniforms(200, 64, mode, g)
+        assert u.shape == (200, 64, 2) and bool((u >= 0).all() and (u < 1).all())
+        assert abs(float(u.mean()) - 0.5) < 0.01
+    u = draw_uniforms(5, 16, "stratified", g)
+    for dim in (0, 1):  # one point in each of the 16 strata, in each coordinate
+        strata = torch.floor(u[..., dim] * 16).sort(1).values
+        assert (strata == torch.arange(16.0)).all()
+
+
+def test_completeness_residual_shrinks_like_one_over_sqrt_k() -> None:
+    model, x, refs = smooth_mlp(), data(6, 8, 1), data(50, 8, 2)
+    ks = [8, 32, 128, 512]
+    err = []
+    for k in ks:
+        deltas = [
+            pathattr.expected_gradients(model, x, refs, target=0, samples=k, seed=s).delta.abs()
+            for s in range(6)
+        ]
+        err.append(float(torch.stack(deltas).mean()))
+    slope = np.polyfit(np.log(ks), np.log(err), 1)[0]
+    assert -0.7 <= slope <= -0.3, (slope, err)
+
+
+def test_standard_error_covers_the_error_to_a_large_reference() -> None:
+    model, x, refs = smooth_mlp(d=12), data(5, 12, 1), data(200, 12, 2)
+    big = pathattr.expected_gradients(
+        model, x, refs, target=1, samples=100_000, seed=123, batch_size=None
+    ).attributions
+    within1, within2, count = 0, 0, 0
+    for seed in range(8):
+        r = pathattr.expected_gradients(model, x, refs, target=1, samples=64, seed=seed)
+        z = (r.attributions - big).abs() / r.extras["standard_error"]
+        within1 += int((z <= 1).sum())
+        within2 += int((z <= 2).sum())
+        count += z.numel()
+    assert 0.58 <= within1 / count <= 0.78, within1 / count
+    assert 0.88 <= within2 / count <= 0.99, within2 / count
+
+
+def test_standard_error_scales_and_is_nan_for_one_sample() -> None:
+    model, x, refs = smooth_mlp(), data(3, 8, 1), data(40, 8, 2)
+    se = [
+        pathattr.expected_gradients(model, x, refs, target=0, samples=k, seed=0).extras[
+            "standard_error"
+        ]
+        for k in (100, 1600)
+    ]
+    ratio = float(se[0].median() / se[1].median())
+    assert 3.0 < ratio < 5.3  # √16 = 4
+    one = pathattr.expected_gradients(model, x, refs, target=0, samples=1, seed=0)
+    assert bool(one.extras["standard_error"].isnan().all())
+
+
+def test_stratified_and_sobol_beat_random() -> None:
+    model, x, refs = smooth_mlp(), data(4, 8, 1), data(16, 8, 2)
+    big = pathattr.expected_gradients(
+        model, x, refs, target=0, samples=64 * 16, sampling="stratified", seed=99
+    ).attributions
+    errs = {}
+    for mode in ("random", "stratified", "sobol"):
+        e = [
+            float(
+                (
+                    pathattr.expected_gradients(
+                        model, x, refs, target=0, samples=64, sampling=mode, seed=s
+                    ).attributions
+                    - big
+                ).norm()
+            )
+            for s in range(8)
+        ]
+        errs[mode] = float(np.mean(e))
+    assert errs["stratified"] < 0.7 * errs["random"], errs
+    assert errs["sobol"] < 0.7 * errs["random"], errs
+
+
+def test_seeds_reproduce_and_differ() -> None:
+    model, x, refs = smooth_mlp(), data(3, 8, 1), data(20, 8, 2)
+    for mode in ("random", "stratified", "sobol"):
+        a = pathattr.expected_gradients(model, x, refs, target=0, samples=16, sampling=mode, seed=5)
+        b = pathattr.expected_gradients(model, x, refs, target=0, samples=16, sampling=mode, seed=5)
+        c = pathattr.expected_gradients(model, x, refs, target=0, samples=16, sampling=mode, seed=6)
+        assert torch.equal(a.attributions, b.attributions)
+        assert not torch.equal(a.attributions, c.attributions)
+    d = pathattr.expected_gradients(model, x, refs, target=0, samples=16)
+    e = pathattr.expected_gradients(model, x, refs, target=0, samples=16, seed=d.extras["seed"])
+    assert torch.equal(d.attributions, e.attributions)
+
+
+def test_chunking_changes_nothing() -> None:
+    model, x, refs = smooth_mlp(), data(3, 8, 1), data(20, 8, 2)
+    runs = [
+        pathattr.expected_gradients(model, x, refs, target=0, samples=30, seed=1, batch_size=b)
+        for b in (None, 7, 1)
+    ]
+    for r in runs[1:]:
+        torch.testing.assert_close(r.attributions, runs[0].attributions)
+        torch.testing.assert_close(r.extras["standard_error"], runs[0].extras["standard_error"])
+
+
+class Rows(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """(x, label) items, like a labelled dataset; records which items were read."""
+
+    def __init__(self, x: torch.Tensor, broken: int | None = None) -> None:
+        self.x, self.broken, self.read = x, broken, []
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        if i == self.broken:
+            raise OSError("corrupt file")
+        self.read.append(i)
+        return self.x[i], 0
+
+
+def test_dataset_and_loader_match_tensor_references() -> None:
+    model, x, refs = smooth_mlp(), data(3, 8, 1), data(500, 8, 2)
+    want = pathattr.expected_gradients(model, x, refs, target=0, samples=20, seed=4)
+    ds = Rows(refs)
+    got = pathattr.expected_gradients(model, x, ds, target=0, samples=20, seed=4)
+    torch.testing.assert_close(got.attributions, want.attributions)
+    torch.testing.assert_close(got.baseline_output, want.baseline_output)
+    # only the drawn items were read, each once
+    assert sorted(ds.read) == sorted(set(want.extras["reference_indices"].reshape(-1).tolist()))
+    loader = torch.utils.data.DataLoader(Rows(refs), batch_size=32, shuffle=True)
+    got = pathattr.expected_gradients(model, x, loader, target=0, samples=20, seed=4)
+    torch.testing.assert_close(got.attributions, want.attributions)
+
+
+def test_unreadable_dataset_item_is_named() -> None:
+    model, x, refs = smooth_mlp(), data(2, 8, 1), data(4, 8, 2)
+    with pytest.raises(RuntimeError, match="references: could not read reference 2 .*corrupt"):
+        pathattr.expected_gradients(model, x, Rows(refs, broken=2), target=0, samples=16, seed=0)
+
+
+def test_callable_sampler() -> None:
+    model, x, refs = Linear(), data(3, 6, 1), data(10, 6, 2)
+    calls = []
+
+    def sampler(n: int, generator: torch.Generator) -> torch.Tensor:
+        calls.append(n)
+        return refs[torch.randint(0, 10, (n,), generator=generator)]
+
+    a = pathattr.expected_gradients(model, x, sampler, target=1, samples=12, seed=0)
+    b = pathattr.expected_gradients(model, x, sampler, target=1, samples=12, seed=0)
+    assert calls == [36, 36] and torch.equal(a.attributions, b.attributions)
+    torch.testing.assert_close(a.delta, torch.zeros(3, dtype=torch.float64), atol=1e-12, rtol=0)
+    assert a.extras["reference_indices"] is None
+
+
+def test_batch_references_use_shifted_examples() -> None:
+    model, x = Linear(), data(5, 6, 1)
+    r = pathattr.expected_gradients(model, x, "batch", target=0, samples=2, seed=0)
+    shifted = (x.roll(-1, 0) + x.roll(-2, 0)) / 2  # examples e+1 and e+2 (mod N)
+    torch.testing.assert_close(r.attributions, model.w.detach()[0] * (x - shifted))
+    with pytest.raises(ValueError, match="samples: .*'batch'.* < batch size 5, got 5"):
+        pathattr.expected_gradients(model, x, "batch", target=0, samples=5)
+
+
+def test_multi_input_with_forward_args(two_input: TwoInput) -> None:
+    g = torch.Generator().manual_seed(0)
+    img, vec = torch.randn(3, 1, 6, 6, generator=g), torch.randn(3, 3, generator=g)
+    scale = torch.tensor([1.0, 2.0, 0.5])
+    refs = (torch.randn(12, 1, 6, 6, generator=g), torch.randn(12, 3, generator=g))
+    r = pathattr.expected_gradients(
+        two_input, (img, vec), refs, target=[0, 1, 2], samples=2000, seed=0,
+        sampling="sobol", forward_args=(scale,),
+    )  # fmt: skip
+    assert isinstance(r.attributions, tuple) and len(r.attributions) == 2
+    assert r.attributions[0].shape == img.shape and r.attributions[1].shape == vec.shape
+    se = r.extras["standard_error"]
+    assert isinstance(se, tuple) and se[1].shape == vec.shape
+    # the base value uses each example's forward args
+    with torch.no_grad():
+        idx = r.extras["reference_indices"]
+        want = torch.stack([
+            two_input(refs[0][idx[e]], refs[1][idx[e]], scale[e].expand(2000))[:, e].mean()
+            for e in range(3)
+        ])  # fmt: skip
+    torch.testing.assert_close(r.baseline_output, want)
+    assert float(r.relative_delta.max()) < 0.05
+
+
+def test_create_graph_matches_finite_differences() -> None:
+    model, x, refs = smooth_mlp(d=5), data(3, 5, 1), data(10, 5, 2)
+    weights = data(3, 5, 7)
+    for references in (refs, "batch"):
+
+        def loss(references: torch.Tensor | str = references) -> torch.Tensor:
+            r = pathattr.expected_gradients(
+                model, x, references, target=1, samples=2 if isinstance(references, str) else 6,
+                seed=0, create_graph=True,
+            )  # fmt: skip
+            return (r.attributions * weights).sum() + (r.attributions**2).sum()
+
+        params = list(model.parameters())
+        grads = torch.autograd.grad(loss(), params, allow_unused=True)
+        assert sum(g is not None for g in grads) >= 4  # all but the output bias
+        for p, g in zip(params, grads):
+            g = torch.zeros_like(p) if g is None else g
+            flat = p.data.view(-1)
+            for j in range(0, flat.numel(), max(1, flat.numel() // 5)):
+                old = float(flat[j])
+                flat[j] = old + 1e-6
+                up = float(loss().detach())
+                flat[j] = old - 1e-6
+                down = float(loss().detach())
+                flat[j] = old
+                assert math.isclose(float(g.view(-1)[j]), (up - down) / 2e-6, abs_tol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"references": torch.zeros(5, 7)}, ValueError,
+         r"references: expected reference rows of shape \(R, 8\).*got shape \(5, 7\)"),
+        ({"references": (torch.zeros(5, 8), torch.zeros(5, 8))}, ValueError,
+         "references: expected 1 reference tensors"),
+        ({"samples": 0}, ValueError, "samples: expected an int >= 1, got 0"),
+        ({"samples": 2.5}, TypeError, "samples: expected an int"),
+        ({"sampling": "latin"}, ValueError, "sampling: expected one of 'random'.*got 'latin'"),
+        ({"references": "dataset"}, ValueError, "references: the only string accepted is 'batch'"),
+        ({"references": 3.0}, TypeError, "references: expected a tensor of reference rows"),
+        ({"references": torch.zeros(0, 8)}, ValueError, "references: expected at least one"),
+        ({"seed": "x"}, TypeError, "seed: expected an int or None"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_are_named(kwargs: dict, error: type, message: str) -> None:
+    args = {"references": torch.zeros(5, 8), "target": 0, **kwargs}
+    with pytest.raises(error, match=message):
+        pathattr.expected_gradients(smooth_mlp().float(), torch.zeros(2, 8), **args)
+
+
+def test_nan_in_references_is_named() -> None:
+    refs = torch.zeros(5, 8)
+    refs[3, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"references: expected finite values.*\(first in row 3\)"):
+        pathattr.expected_gradients(smooth_mlp().float(), torch.zeros(2, 8), refs, target=0)
+
+    def sampler(n: int, g: torch.Generator) -> torch.Tensor:
+        return torch.zeros(n + 1, 8)
+
+    with pytest.raises(ValueError, match="references: expected .*rows"):
+        pathattr.expected_gradients(smooth_mlp().float(), torch.zeros(2, 8), sampler, target=0)
+
+
+def test_standard_error_is_conservative_for_stratified_and_sobol() -> None:
+    model, x, refs = smooth_mlp(d=12), data(5, 12, 1), data(24, 12, 2)
+    exact = pathattr.noise_integrated_gradients(
+        model, x, target=1, baselines=refs, steps=64
+    ).attributions
+    for mode in ("stratified", "sobol"):
+        z = torch.cat([
+            ((r.attributions - exact).abs() / r.extras["standard_error"]).reshape(-1)
+            for r in (
+                pathattr.expected_gradients(
+                    model, x, refs, target=1, samples=48, sampling=mode, seed=s
+                )
+                for s in range(4)
+            )
+        ])  # fmt: skip
+        assert float((z <= 1).float().mean()) > 0.8, mode  # iid SE over-covers
+
+
+def test_iterable_dataset_is_refused_with_a_hint() -> None:
+    class Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+        def __iter__(self):
+            return iter(torch.zeros(4, 8))
+
+    with pytest.raises(TypeError, match="references: expected a map-style Dataset.*callable"):
+        pathattr.expected_gradients(smooth_mlp().float(), torch.zeros(2, 8), Stream(), target=0)
+
+
+def test_batch_references_multi_input(two_input: TwoInput) -> None:
+    g = torch.Generator().manual_seed(1)
+    img, vec = torch.randn(4, 1, 6, 6, generator=g), torch.randn(4, 3, generator=g)
+    r = pathattr.expected_gradients(two_input, (img, vec), "batch", target=0, samples=3, seed=0)
+    idx = r.extras["reference_indices"]
+    assert idx.tolist() == [[(e + j) % 4 for j in (1, 2, 3)] for e in range(4)]
+    with torch.no_grad():
+        f = two_input(img, vec)[:, 0]
+    torch.testing.assert_close(r.baseline_output, f[idx].mean(1))
+    torch.testing.assert_close(r.output, f)
