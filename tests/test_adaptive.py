@@ -127,9 +127,11 @@ def test_piecewise_linear_relu_net_exact_from_breakpoints() -> None:
         f, torch.tensor(x), torch.tensor(xb), steps="auto", tol=tol, max_steps=4096
     )
     assert bool(r.extras["converged"].all())
-    # The per-feature estimate is asymptotic; on kinks it can be optimistic by a small factor.
-    assert float(rel_l2(r.attributions, torch.tensor(exact)).max()) <= 2 * tol
-    assert float(rel_l2(r.attributions, torch.tensor(exact)).median()) <= tol
+    # The Simpson difference alone misses much of the error at a kink (3.3e-3 here); the exact
+    # panel residuals added to it keep every example within tol.
+    err = rel_l2(r.attributions, torch.tensor(exact))
+    assert float(err.max()) <= tol
+    assert bool((r.extras["error_estimate"] >= err).all())
     # a fixed rule with as many nodes as auto's largest example is much worse on the kinks
     steps = int(r.evaluations.max())
     fixed = quiet(model=f, inputs=torch.tensor(x), baselines=torch.tensor(xb), steps=steps,
@@ -142,7 +144,7 @@ def test_piecewise_linear_relu_net_exact_from_breakpoints() -> None:
 def test_never_exceeds_max_steps_and_warns() -> None:
     net = _saturated_net()
     x = torch.randn(5, 6, dtype=D)
-    for max_steps in (5, 9, 40, 101):
+    for max_steps in (5, 9, 40, 101, 301):
         with pytest.warns(ConvergenceWarning, match="max_steps"):
             r = pathattr.integrated_gradients(
                 lambda t: torch.softmax(net(t), 1)[:, 0], x, steps="auto", tol=1e-14,
@@ -192,7 +194,7 @@ def test_spends_only_where_needed() -> None:
         lambda t: torch.sigmoid(t @ w), x, baselines=torch.tensor([[-1e-3, 0.0], [-2.0, 1.5]]),
         steps="auto", tol=1e-4,
     )  # fmt: skip
-    assert int(r.evaluations[0]) == 9 < int(r.evaluations[1])
+    assert int(r.evaluations[0]) == 5 < int(r.evaluations[1])  # one panel is enough
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,7 +220,8 @@ def test_tuples_per_example_baselines_callable_target_chunking() -> None:
     both = [torch.cat([a.flatten(1) for a in r.attributions], 1) for r in (ref, r1)]  # type: ignore[union-attr]
     assert float(rel_l2(both[1], both[0]).max()) <= 1e-4
     for a1, a2 in zip(r1.attributions, r2.attributions):  # type: ignore[arg-type]
-        torch.testing.assert_close(a1, a2)
+        # same nodes and summation order; only the model's own batch-size rounding (BLAS) remains
+        torch.testing.assert_close(a1, a2, rtol=1e-12, atol=1e-14)
     assert torch.equal(r1.evaluations, r2.evaluations)
     torch.testing.assert_close(r1.output, ref.output)
     torch.testing.assert_close(r1.baseline_output, ref.baseline_output)
@@ -277,7 +280,7 @@ def test_linear_model_exact_at_minimum_cost() -> None:
     x = torch.randn(3, 5, dtype=D)
     r = pathattr.integrated_gradients(lambda t: t @ w, x, steps="auto")
     torch.testing.assert_close(r.attributions, x * w)
-    assert r.evaluations.tolist() == [9, 9, 9]
+    assert r.evaluations.tolist() == [5, 5, 5]  # the first panel's estimate is exactly 0
     assert float(r.extras["error_estimate"].max()) <= 1e-12
 
 
