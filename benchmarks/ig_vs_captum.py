@@ -244,6 +244,30 @@ def child(name: str, variant: str, spec: dict[str, Any], size: int, q: Any) -> N
                 sel = out.gather(1, rows_t.reshape(-1, 1)).sum()
                 grads = torch.autograd.grad(sel, pts)
                 return None, float("nan"), grads[0].shape[0]
+        elif variant == "floor":
+            # The cheapest complete IG one can write by hand for this one case (one tensor
+            # input, int targets, everything in one pass): build the rows by broadcasting, one
+            # forward + backward, one forward over [x; x'] for the delta.  No argument checks,
+            # no chunking, no generality: what any IG with a completeness check must pay.
+            k_alphas = torch.tensor(rule.alphas, dtype=torch.float32, device=dev)
+            k_weights = torch.tensor(rule.weights, dtype=torch.float32, device=dev)
+            t_rows = targets.repeat_interleave(steps).reshape(-1, 1)
+            t_ends = torch.cat([targets, targets]).reshape(-1, 1)
+
+            def run() -> tuple[Any, Any, int]:
+                x, b = xs[0], bs[0]
+                d = x - b
+                shape = (-1, steps) + (1,) * (x.dim() - 1)
+                pts = torch.addcmul(b.unsqueeze(1), k_alphas.reshape(shape), d.unsqueeze(1))
+                pts = pts.reshape((-1,) + tuple(x.shape[1:])).requires_grad_(True)
+                (g,) = torch.autograd.grad(m(pts).gather(1, t_rows).sum(), pts)
+                g = g.reshape((x.shape[0], steps) + tuple(x.shape[1:]))
+                attr = (g * k_weights.reshape(shape)).sum(1) * d
+                with torch.no_grad():
+                    ends = m(torch.cat([x, b])).gather(1, t_ends)[:, 0]
+                diff = ends[: x.shape[0]] - ends[x.shape[0] :]
+                delta = attr.reshape(x.shape[0], -1).sum(1) - diff
+                return attr, float((delta.abs() / diff.abs()).max()), x.shape[0] * steps
         elif variant == "captum":
             ig = IntegratedGradients(m)
 
@@ -362,12 +386,14 @@ def main(argv: list[str] | None = None) -> int:
         spec = specs[name]
         ideal = measure(name, "ideal", spec, size)
         variants = ["captum", "pathattr", "pathattr_none"]
+        variants = (["floor"] if name != "multi" else []) + variants  # floor: one input only
         variants += ["pathattr_chunked"] if spec.chunk else []
         results = {v: measure(name, v, spec, size) for v in variants}
         labels = {
             "pathattr": "pathattr (default batch_size='auto')",
             "pathattr_none": "pathattr (batch_size=None)",
             "pathattr_chunked": f"pathattr (batch_size={spec.chunk})",
+            "floor": "hand-written minimal IG (floor)",
         }
         for v in variants:
             r = results[v]

@@ -92,8 +92,8 @@ def warn_if_incomplete(result: Attribution, threshold: float, hint: str) -> None
     """Warn when any example's relative completeness error exceeds ``threshold``."""
     if threshold is None or threshold <= 0:
         return
-    rd = result.relative_delta
-    bad = torch.isfinite(rd) & (rd > threshold)
+    rd = result.relative_delta.detach()
+    bad = rd > threshold  # NaN (no completeness defined) compares False
     if bool(bad.any()):
         warnings.warn(
             f"{int(bad.sum())} of {rd.numel()} examples have a relative completeness error above "

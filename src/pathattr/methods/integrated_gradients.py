@@ -112,8 +112,10 @@ def integrated_gradients(
     device = xs[0].device
     k = nodes.alphas.shape[0]
     rows = torch.arange(n, device=device).repeat_interleave(k)
-    alphas = torch.tensor(nodes.alphas, device=device).repeat(n)
-    weights = torch.tensor(nodes.weights, device=device).repeat(n)
+    # nodes and weights in the inputs' precision: no per-chunk casts on the hot path
+    dtype = xs[0].dtype
+    alphas = torch.tensor(nodes.alphas, device=device, dtype=dtype).repeat(n)
+    weights = torch.tensor(nodes.weights, device=device, dtype=dtype).repeat(n)
 
     path = _path(xs, bs, multiply_by_inputs)
     batch_size = resolve_batch_size(
