@@ -301,6 +301,9 @@ def test_create_graph_matches_finite_differences() -> None:
         ({"references": 3.0}, TypeError, "references: expected a tensor of reference rows"),
         ({"references": torch.zeros(0, 8)}, ValueError, "references: expected at least one"),
         ({"seed": "x"}, TypeError, "seed: expected an int or None"),
+        ({"diagnostics": 1}, TypeError, "diagnostics: expected a bool, got int"),
+        ({"diagnostics": False, "warn_tol": 0.05}, ValueError,
+         "warn_tol: the completeness check needs diagnostics=True"),
     ],
 )  # fmt: skip
 def test_bad_arguments_are_named(kwargs: dict, error: type, message: str) -> None:
@@ -359,3 +362,114 @@ def test_batch_references_multi_input(two_input: TwoInput) -> None:
         f = two_input(img, vec)[:, 0]
     torch.testing.assert_close(r.baseline_output, f[idx].mean(1))
     torch.testing.assert_close(r.output, f)
+
+
+# --- diagnostics=False: attributions only (the training path) -------------------------------
+
+
+class CountingModel(torch.nn.Module):
+    """Wraps a model and records the rows of every call and whether it was a gradient call."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model, self.calls = model, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append((x.shape[0], torch.is_grad_enabled()))
+        return self.model(x)
+
+
+def references_of(kind: str, refs: torch.Tensor):
+    if kind == "tensor":
+        return refs
+    if kind == "dataset":
+        return Rows(refs)
+    if kind == "sampler":
+        return lambda n, g: refs[torch.randint(0, len(refs), (n,), generator=g)]
+    return "batch"
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("kind", ["tensor", "dataset", "sampler", "batch"])
+def test_diagnostics_off_same_attributions_only_gradient_rows(
+    kind: str, create_graph: bool
+) -> None:
+    n, k = 4, 3
+    model, x, refs = CountingModel(smooth_mlp()), data(n, 8, 1), data(300, 8, 2)
+    kw = dict(target=[0, 2, 1, 0], samples=k, seed=7, batch_size=None, create_graph=create_graph)
+    full = pathattr.expected_gradients(model, x, references_of(kind, refs), **kw)
+    # the default also evaluates F(x) and F(x') (and the whole tensor reference set) without grad
+    assert any(not grad for _, grad in model.calls)
+    if kind == "tensor":
+        assert (300, False) in model.calls
+    model.calls.clear()
+    lean = pathattr.expected_gradients(model, x, references_of(kind, refs), diagnostics=False, **kw)
+    # one model call: the N·k gradient rows, nothing else
+    assert model.calls == [(n * k, True)]
+    torch.testing.assert_close(lean.attributions, full.attributions, rtol=0, atol=0)
+    assert lean.attributions.requires_grad == create_graph
+    for field in (lean.output, lean.baseline_output, lean.delta, lean.relative_delta):
+        assert field.shape == (n,) and bool(field.isnan().all())
+    assert bool(lean.extras["standard_error"].isnan().all())
+    assert lean.extras["standard_error"].shape == x.shape
+    assert lean.extras["reference_set_output"] is None
+    if full.extras["reference_indices"] is None:
+        assert lean.extras["reference_indices"] is None
+    else:
+        assert torch.equal(lean.extras["reference_indices"], full.extras["reference_indices"])
+    assert lean.evaluations.tolist() == [k] * n
+    assert "expected_gradients" in repr(lean)  # NaN diagnostics print as n/a
+    # the default result is unchanged: base value, residual and standard error are there
+    assert bool(torch.isfinite(full.baseline_output).all())
+    assert bool(torch.isfinite(full.delta).all())
+    assert bool(torch.isfinite(full.extras["standard_error"]).all())
+
+
+def test_diagnostics_off_gives_the_same_parameter_gradients() -> None:
+    model, x, refs = smooth_mlp(d=5), data(6, 5, 1), data(50, 5, 2)
+    params = list(model.parameters())
+    grads = []
+    for diagnostics in (True, False):
+        r = pathattr.expected_gradients(
+            model, x, refs, target=1, samples=4, seed=3, create_graph=True,
+            diagnostics=diagnostics,
+        )  # fmt: skip
+        loss = r.attributions.abs().mean(0).sum()
+        grads.append(torch.autograd.grad(loss, params, allow_unused=True))
+    for a, b in zip(*grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_diagnostics_off_multi_input_with_forward_args(two_input: TwoInput) -> None:
+    g = torch.Generator().manual_seed(0)
+    img, vec = torch.randn(3, 1, 6, 6, generator=g), torch.randn(3, 3, generator=g)
+    refs = (torch.randn(40, 1, 6, 6, generator=g), torch.randn(40, 3, generator=g))
+    scale = torch.tensor([0.5, 1.0, 2.0])
+    kw = dict(target=[0, 1, 4], samples=5, seed=2, forward_args=(scale,))
+    full = pathattr.expected_gradients(two_input, (img, vec), refs, **kw)
+    lean = pathattr.expected_gradients(two_input, (img, vec), refs, diagnostics=False, **kw)
+    for a, b in zip(lean.attributions, full.attributions):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert all(bool(se.isnan().all()) for se in lean.extras["standard_error"])
+
+
+@pytest.mark.parametrize("chunk", [1, 200, 1 << 16])  # per example, blocks of 2, all
+def test_reference_set_output_per_example_targets(chunk: int, monkeypatch) -> None:
+    """The whole-set base value, computed for blocks of examples at once, for any target kind."""
+    from pathattr.methods import expected_gradients as eg
+
+    monkeypatch.setattr(eg, "_TABLE_CHUNK_ELEMENTS", chunk)
+    model, x, refs = smooth_mlp(), data(5, 8, 1), data(30, 8, 2)
+    with torch.no_grad():
+        out = model(refs)
+    labels = [2, 0, 1, 1, 2]
+    targets = {
+        "per_example": (labels, out[:, labels].mean(0)),
+        "int": (1, out[:, 1].mean().expand(5)),
+        "callable": (lambda o: o.softmax(-1)[:, 0], out.softmax(-1)[:, 0].mean().expand(5)),
+    }
+    for target, want in targets.values():
+        r = pathattr.expected_gradients(model, x, refs, target=target, samples=4, seed=0)
+        torch.testing.assert_close(r.extras["reference_set_output"], want)

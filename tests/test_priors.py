@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import mlp
 
+import pathattr
 from pathattr import priors
 from pathattr.priors import AttributionPrior, prior_loss
 
@@ -174,6 +175,36 @@ def test_zero_weight_costs_nothing() -> None:
     prior = AttributionPrior(priors.gini, 0.0, method=lambda m, x, t: calls.append(1) or x)
     assert float(prior(tab_model(), torch.randn(3, D, dtype=torch.float64))) == 0.0
     assert calls == []
+
+
+@pytest.mark.parametrize("references", ["batch", "tensor"])
+def test_eg_prior_runs_only_the_gradient_rows(references: str) -> None:
+    """No forward pass for the base value, F(x) or the reference set: only N·k gradient rows."""
+    calls: list[tuple[int, bool]] = []
+
+    class Counting(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = tab_model()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            calls.append((x.shape[0], torch.is_grad_enabled()))
+            return self.net(x)
+
+    model, x = Counting(), torch.randn(8, D, dtype=torch.float64)
+    refs = torch.randn(500, D, dtype=torch.float64) if references == "tensor" else "batch"
+    prior = AttributionPrior(priors.gini, 1.0, references=refs, samples=3, seed=0)
+    value = prior(model, x, torch.arange(8) % 3)
+    assert calls == [(8 * 3, True)]  # one model call, all rows at once (batch_size=None)
+    # the same attributions as the full expected_gradients result with its diagnostics
+    seed = AttributionPrior(priors.gini, references=refs, seed=0)._next_seed()  # the 1st draw
+    full = pathattr.expected_gradients(
+        model, x, refs, torch.arange(8) % 3, samples=3, seed=seed, create_graph=True
+    )
+    assert bool(torch.isfinite(full.baseline_output).all())
+    torch.testing.assert_close(value, priors.gini(full.attributions))
+    (grad,) = torch.autograd.grad(value, [model.net[0].weight])
+    assert bool(torch.isfinite(grad).all()) and float(grad.abs().sum()) > 0
 
 
 # --- Gini / sparsity ----------------------------------------------------------------------

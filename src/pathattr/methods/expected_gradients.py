@@ -46,9 +46,14 @@ from pathattr.engine.validate import (
 from pathattr.paths.references import ReferencePath
 from pathattr.result import Attribution, completeness, warn_if_incomplete
 
-#: the mean of F over a tensor reference set is computed when it has at most this many rows (or
-#: no more rows than the samples drawn), so that it never dominates the cost
+#: the mean of F over a tensor reference set (``extras["reference_set_output"]``) is computed when
+#: it has at most this many rows (or no more rows than the samples drawn): one forward-only pass
+#: over up to this many rows per call, which can cost more than the N·k gradient evaluations for
+#: small batches; ``diagnostics=False`` skips it
 FULL_REFERENCE_OUTPUT_ROWS = 10_000
+
+#: most elements of a repeated reference-output table per selector call (see table_means)
+_TABLE_CHUNK_ELEMENTS = 1 << 16
 
 
 def expected_gradients(
@@ -65,6 +70,7 @@ def expected_gradients(
     forward_args: Any = (),
     warn_tol: float | None = None,
     progress: bool = False,
+    diagnostics: bool = True,
 ) -> Attribution:
     """Expected Gradients of ``model``'s selected output at ``inputs`` over ``references``.
 
@@ -103,11 +109,21 @@ def expected_gradients(
         warn_tol: warn when an example's relative completeness residual exceeds this.  Off by
             default because the residual is expected Monte-Carlo error (see ``delta``).
         progress: show a progress bar (needs tqdm).
+        diagnostics: compute everything besides the attributions (the default).  False skips
+            the forward-only passes for F(x), for F at the drawn references and, for a tensor
+            reference set, over the whole set (``reference_set_output``), the float64 moments
+            of the standard error and the all-zero-gradient check: in a training loop with
+            ``create_graph=True`` only the attributions enter the loss, and the whole-set pass
+            alone can cost more than the gradients (:class:`~pathattr.priors.AttributionPrior`
+            passes False).  The attributions and the draws are identical either way; ``output``,
+            ``baseline_output``, ``delta``, ``relative_delta`` and ``standard_error`` are NaN
+            and ``reference_set_output`` is None.  Cannot be combined with ``warn_tol``.
 
     Returns:
         An :class:`~pathattr.result.Attribution` with ``baseline_output`` = the mean of F over
         the references drawn for each example, ``delta``/``relative_delta`` the completeness
-        residual against it, ``evaluations`` = ``samples`` per example, and in ``extras``:
+        residual against it, ``evaluations`` = ``samples`` per example, and in ``extras``
+        (with ``diagnostics=False`` see above):
 
         * ``standard_error``: per-feature Monte-Carlo standard error of the mean (same structure
           as ``attributions``): sample standard deviation of the k per-sample terms / √k.  It is
@@ -124,6 +140,13 @@ def expected_gradients(
     check_sampling(sampling)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}")
+    if not isinstance(diagnostics, bool):
+        raise TypeError(f"diagnostics: expected a bool, got {type(diagnostics).__name__}")
+    if warn_tol is not None and not diagnostics:
+        raise ValueError(
+            "warn_tol: the completeness check needs diagnostics=True (diagnostics=False skips "
+            "the base value and the residual)"
+        )
     single = isinstance(inputs, torch.Tensor)
     xs = as_tuple(inputs)
     n = xs[0].shape[0]
@@ -176,10 +199,20 @@ def expected_gradients(
     bar = progress_bar(n * k, progress, desc="expected gradients")
     try:
         sums, se, any_gradient = _accumulate(
-            model, path, selector, rows, alphas, keys, n, k, fargs, bsize, create_graph, bar
-        )
+            model, path, selector, rows, alphas, keys, n, k, fargs, bsize, create_graph, bar,
+            diagnostics,
+        )  # fmt: skip
     finally:
         bar.close()
+
+    full: torch.Tensor | None = None
+    if not diagnostics:
+        # attributions only (training loops): no forward pass besides the gradient rows
+        nan = torch.full((n,), float("nan"), dtype=xs[0].dtype, device=device)
+        return _result(
+            sums, se, single, nan, nan.clone(), nan.clone(), nan.clone(), k, sampling, used_seed,
+            full, drawn,
+        )  # fmt: skip
 
     table = output_table(model, refs, fargs, n, bsize, max(FULL_REFERENCE_OUTPUT_ROWS, n * k))
     if source == BATCH and table is not None:
@@ -188,12 +221,8 @@ def expected_gradients(
         output = forward_select(model, xs, selector, forward_args=fargs, batch_size=bsize)
     ref_out = reference_outputs(model, refs, keys, rows, selector, fargs, n, bsize, table)
     base_output = ref_out.reshape(n, k).mean(1)
-    full = None
     if isinstance(source, TensorReferences) and table is not None:
-        every = torch.arange(source.size, device=device)
-        full = torch.stack(
-            [selector(table, torch.full_like(every, e)).detach().mean() for e in range(n)]
-        )
+        full = table_means(table, selector, n)
     if not any_gradient:
         import warnings
 
@@ -205,7 +234,30 @@ def expected_gradients(
             stacklevel=2,
         )
     delta, rel = completeness(sums, output, base_output)
-    res = Attribution(
+    res = _result(
+        sums, se, single, output, base_output, delta, rel, k, sampling, used_seed, full, drawn
+    )
+    if warn_tol is not None:
+        warn_if_incomplete(res, warn_tol, f"raise samples (now {k}) or use sampling='sobol'")
+    return res
+
+
+def _result(
+    sums: tuple[torch.Tensor, ...],
+    se: tuple[torch.Tensor, ...],
+    single: bool,
+    output: torch.Tensor,
+    base_output: torch.Tensor,
+    delta: torch.Tensor,
+    rel: torch.Tensor,
+    k: int,
+    sampling: str,
+    seed: int,
+    full: torch.Tensor | None,
+    drawn: torch.Tensor | None,
+) -> Attribution:
+    n = output.shape[0]
+    return Attribution(
         attributions=sums[0] if single else sums,
         output=output,
         baseline_output=base_output,
@@ -216,15 +268,12 @@ def expected_gradients(
         extras={
             "samples": k,
             "sampling": sampling,
-            "seed": used_seed,
+            "seed": seed,
             "standard_error": se[0] if single else se,
             "reference_set_output": full,
             "reference_indices": drawn,
         },
     )
-    if warn_tol is not None:
-        warn_if_incomplete(res, warn_tol, f"raise samples (now {k}) or use sampling='sobol'")
-    return res
 
 
 def _accumulate(
@@ -240,12 +289,20 @@ def _accumulate(
     batch_size: int | None,
     create_graph: bool,
     bar: Any,
+    diagnostics: bool = True,
 ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], bool]:
-    """Mean of the per-sample terms (x − x') ⊙ ∇F per example, and their standard error."""
+    """Mean of the per-sample terms (x − x') ⊙ ∇F per example, and their standard error.
+
+    Without ``diagnostics`` the standard error is NaN and no gradient is checked for being all
+    zero (the flag returned is True).
+    """
     sums = [torch.zeros_like(x) for x in path.inputs]
     # first and second moments for the standard error, detached and in float64 so that
     # Σt² − k·mean² does not cancel catastrophically
-    m1 = [torch.zeros(x.shape, dtype=torch.float64, device=x.device) for x in path.inputs]
+    m1 = [
+        torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+        for x in (path.inputs if diagnostics else ())
+    ]
     m2 = [torch.zeros_like(m) for m in m1]
     any_gradient = False
     for chunk in evaluate_rows(
@@ -255,16 +312,21 @@ def _accumulate(
         derivs = path.derivatives(chunk.rows, chunk.alphas, chunk.keys)
         idx = chunk.rows
         for i, (g, d) in enumerate(zip(chunk.grads, derivs)):
-            if not any_gradient and bool((g != 0).any()):
-                any_gradient = True
             term = g * d
             if create_graph:
                 sums[i] = sums[i].index_add(0, idx, term / k)
             else:
                 sums[i].index_add_(0, idx, term / k)
+            if not diagnostics:
+                continue
+            if not any_gradient and bool((g != 0).any()):
+                any_gradient = True
             t64 = term.detach().to(torch.float64)
             m1[i].index_add_(0, idx, t64)
             m2[i].index_add_(0, idx, t64 * t64)
+    if not diagnostics:
+        nan = tuple(torch.full_like(x, float("nan")) for x in path.inputs)
+        return tuple(sums), nan, True
     se = []
     for s1, s2, x in zip(m1, m2, path.inputs):
         if k < 2:
@@ -303,6 +365,29 @@ def output_table(
                 return None
             raw.append(out.detach())
     return torch.cat(raw)
+
+
+def table_means(table: torch.Tensor, selector: Selector, n: int) -> torch.Tensor:
+    """Per example e, the mean over all reference rows of ``selector(table, e)``.
+
+    Small tables are repeated for a block of examples (at most ``_TABLE_CHUNK_ELEMENTS``
+    elements, so the copy stays in cache) and selected in one call instead of one call per
+    example; a table larger than that is selected once per example, without a copy.
+    """
+    u = table.shape[0]
+    size = max(1, table.numel())
+    block = max(1, min(n, _TABLE_CHUNK_ELEMENTS // size))
+    every = torch.arange(u, device=table.device)
+    means = []
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        if stop - start == 1:
+            means.append(selector(table, torch.full_like(every, start)).detach().mean()[None])
+            continue
+        ex = torch.arange(start, stop, device=table.device).repeat_interleave(u)
+        reps = (stop - start,) + (1,) * (table.dim() - 1)
+        means.append(selector(table.repeat(reps), ex).detach().reshape(stop - start, u).mean(1))
+    return torch.cat(means)
 
 
 def reference_outputs(

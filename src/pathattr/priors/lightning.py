@@ -6,6 +6,7 @@ works, calling :func:`PriorModule` raises an ImportError that says what to insta
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -17,17 +18,17 @@ __all__ = ["PriorModule"]
 
 
 def _lightning() -> Any:
-    try:
-        import lightning.pytorch as pl
-    except ImportError:
+    """``lightning.pytorch``, else the standalone ``pytorch_lightning``, else an ImportError."""
+    error: ImportError | None = None
+    for name in ("lightning.pytorch", "pytorch_lightning"):
         try:
-            import pytorch_lightning as pl
+            return importlib.import_module(name)
         except ImportError as err:
-            raise ImportError(
-                "pathattr.priors.lightning needs Lightning, which is not installed: "
-                "pip install 'pathattr[lightning]' (lightning>=2.0)"
-            ) from err
-    return pl
+            error = err
+    raise ImportError(
+        "pathattr.priors.lightning needs Lightning, which is not installed: "
+        "pip install 'pathattr[lightning]' (lightning>=2.0)"
+    ) from error
 
 
 def PriorModule(  # noqa: N802 - a class factory, used like a class
@@ -35,22 +36,35 @@ def PriorModule(  # noqa: N802 - a class factory, used like a class
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     prior: AttributionPrior,
     optimizer: Callable[[Any], torch.optim.Optimizer],
+    *,
+    base: type | None = None,
 ) -> Any:
     """A ``LightningModule`` training ``model`` on ``loss_fn(model(x), y) + prior(model, x, y)``.
 
-    Batches must be ``(x, y)``; ``y`` is also the attribution target (pass a prior whose
-    model has one output and a ``loss_fn`` that ignores it otherwise).  The task loss and the
-    prior term are logged as ``train/task_loss`` and ``train/prior``.
+    Batches must be ``(x, y)``; ``y`` is also the attribution target when it holds integer
+    class labels of shape ``(batch,)``.  Any other ``y`` (float regression targets, one-hot
+    rows, ...) is not a target: the prior then attributes the model's single output, so the
+    model must return one value per example (shape ``(batch,)`` or ``(batch, 1)``).  The task
+    loss and the (weighted) prior term are logged as ``train/task_loss`` and ``train/prior``;
+    ``training_step`` returns their sum.
 
     Args:
         model: the network.
         loss_fn: task loss, e.g. ``torch.nn.functional.cross_entropy``.
         prior: an :class:`~pathattr.priors.AttributionPrior`.
         optimizer: ``params -> optimizer``, e.g. ``lambda p: torch.optim.Adam(p, 1e-3)``.
+        base: the ``LightningModule`` class to subclass.  Default:
+            ``lightning.pytorch.LightningModule`` (``pytorch_lightning.LightningModule`` when only
+            the standalone package is installed).  The two packages' classes are distinct and
+            each ``Trainer`` accepts only its own, so pass
+            ``pytorch_lightning.LightningModule`` to train with ``pytorch_lightning.Trainer``.
     """
-    pl = _lightning()
+    if base is None:
+        base = _lightning().LightningModule
+    elif not isinstance(base, type):
+        raise TypeError(f"base: expected a LightningModule class, got {type(base).__name__}")
 
-    class _PriorModule(pl.LightningModule):  # type: ignore[misc,name-defined]
+    class _PriorModule(base):  # type: ignore[misc,valid-type]
         def __init__(self) -> None:
             super().__init__()
             self.model = model

@@ -37,6 +37,10 @@ class AttributionPrior:
             loss = F.cross_entropy(model(x), y) + prior(model, x, y)
             opt.zero_grad(); loss.backward(); opt.step()
 
+    Only the attributions are computed: Expected Gradients runs with ``diagnostics=False`` (no
+    F(x), base value, completeness residual or standard error, no pass over the reference set)
+    and ``batch_size=None`` (see the comment in ``_attribute``).
+
     Args:
         penalty: maps an attribution batch ``(batch, ...features)`` to a scalar, e.g.
             :func:`~pathattr.priors.total_variation`, :func:`~pathattr.priors.sparsity`, or
@@ -134,6 +138,7 @@ class AttributionPrior:
             from pathattr.methods.integrated_gradients import integrated_gradients
 
             base = _shifted(x) if isinstance(self.references, str) else self.references
+            # batch_size=None for the same reason as for Expected Gradients below
             res = integrated_gradients(
                 model, x, base, target, steps=self.samples, create_graph=True,
                 batch_size=None, warn_tol=float("inf"),
@@ -142,9 +147,18 @@ class AttributionPrior:
         from pathattr.methods.expected_gradients import expected_gradients
 
         assert self.references is not None
+        # batch_size=None: all N·k rows in one model call.  With create_graph=True every chunk's
+        # graph is kept until the loss's backward() (the penalty depends on all of them), so
+        # smaller chunks would not lower the peak memory, only add model calls; and "auto"
+        # sizes chunks as if each chunk's saved tensors were freed before the next one runs
+        # (besides a probe of the model and a free-memory query).  Bound the memory with the
+        # batch size of the training loader or with `samples` instead.
+        # diagnostics=False: only the attributions enter the loss; the base value, F(x), the
+        # completeness residual, the standard error and (for a tensor of references) a forward
+        # pass over the whole reference set would be computed and thrown away at every step.
         res = expected_gradients(
             model, x, self.references, target, samples=self.samples, seed=self._next_seed(),
-            batch_size=None, create_graph=True,
+            batch_size=None, create_graph=True, diagnostics=False,
         )  # fmt: skip
         return _single(res.attributions)
 
