@@ -63,9 +63,23 @@ def test_cli_rejects_unknown_photo(capsys) -> None:  # type: ignore[no-untyped-d
     assert "--photos" in capsys.readouterr().err
 
 
-def test_cli_rejects_bad_steps() -> None:
+def test_demo_auto_steps_meets_tol(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # the default: each photo refined until its error estimate is under tol; the estimate sums
+    # the exact panel residuals, so a converged photo's completeness error is under tol too
+    from pathattr.cli.demo import run_demo
+
+    rows = run_demo(tmp_path, ["rocket"], tol=0.1, batch_size=16, progress=False)
+    r = rows[0]
+    assert r.evaluations >= 5  # at least the first panel
+    assert r.relative_delta <= 0.1
+    assert 'steps="auto"' in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.parametrize("args", [["--steps", "0"], ["--steps", "many"], ["--tol", "2"]])
+def test_cli_rejects_bad_steps(args: list[str], capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit):
-        main(["demo", "--steps", "0"])
+        main(["demo", *args])
+    assert args[0] in capsys.readouterr().err
 
 
 def test_cli_without_command_prints_help(capsys) -> None:  # type: ignore[no-untyped-def]

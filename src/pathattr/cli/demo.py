@@ -73,7 +73,8 @@ def run_demo(
     out: str | Path = "demo_out",
     photos: Sequence[str] = DEFAULT_PHOTOS,
     *,
-    steps: int = 32,
+    steps: int | str = "auto",
+    tol: float = 0.05,
     rule: str = "gausslegendre",
     batch_size: int | None = 16,
     target_prob: bool = False,
@@ -84,7 +85,9 @@ def run_demo(
     Args:
         out: output directory (created).
         photos: names from :data:`pathattr.domains.vision.PHOTOS`.
-        steps, rule, batch_size: passed to :func:`pathattr.integrated_gradients`.
+        steps, tol, rule, batch_size: passed to :func:`pathattr.integrated_gradients`
+            (``steps="auto"``, the default, refines each photo's integral until its error
+            estimate is under ``tol``; the rule then does not apply).
         target_prob: attribute the softmax probability of the predicted class instead of its
             logit.
         progress: show progress bars (tqdm).
@@ -115,8 +118,9 @@ def run_demo(
             target = vision.softmax_target(cls) if target_prob else cls
             t0 = time.perf_counter()
             res = integrated_gradients(
-                model, x, vision.black_baseline(x), target, steps=steps, rule=rule,
-                batch_size=batch_size, progress=progress, warn_tol=float("inf"),
+                model, x, vision.black_baseline(x), target, steps=steps, tol=tol, rule=rule,
+                batch_size=batch_size, progress=progress and steps != "auto",
+                warn_tol=float("inf"),
             )  # fmt: skip
             seconds = time.perf_counter() - t0
             attr = res.attributions
@@ -124,7 +128,7 @@ def run_demo(
             png = outdir / f"{name}.png"
             kind = "p" if target_prob else "logit"
             title = (
-                f"{name}: {label} ({cls}), IG of {kind}, {steps} {rule} steps, "
+                f"{name}: {label} ({cls}), IG of {kind}\n{_steps_text(steps, tol, rule, res)}, "
                 f"rel. completeness error {float(res.relative_delta[0]):.1e}"
             )
             save_heatmap(
@@ -148,8 +152,14 @@ def run_demo(
             bar.update(1)
     finally:
         bar.close()
-    _write_tables(outdir, rows, steps=steps, rule=rule, batch_size=batch_size)
+    _write_tables(outdir, rows, steps=steps, tol=tol, rule=rule, batch_size=batch_size)
     return rows
+
+
+def _steps_text(steps: int | str, tol: float, rule: str, res: Any) -> str:
+    if steps == "auto":
+        return f"steps=auto (tol {tol:g}): {int(res.evaluations[0])} evaluations"
+    return f"{steps} {rule} steps"
 
 
 def _photo_bar(total: int, enabled: bool) -> Any:
@@ -162,8 +172,20 @@ def _photo_bar(total: int, enabled: bool) -> Any:
 
 
 def _write_tables(
-    outdir: Path, rows: Sequence[DemoRow], *, steps: int, rule: str, batch_size: int | None
+    outdir: Path,
+    rows: Sequence[DemoRow],
+    *,
+    steps: int | str,
+    tol: float,
+    rule: str,
+    batch_size: int | None,
 ) -> None:
+    how = (
+        f'`steps="auto"` with tol={tol:g} (each photo refined until its error estimate is '
+        "under tol)"
+        if steps == "auto"
+        else f"{steps} `{rule}` steps"
+    )
     with open(outdir / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0]).keys()) if rows else ["photo"])
         writer.writeheader()
@@ -171,13 +193,13 @@ def _write_tables(
             writer.writerow(asdict(r))
     text = (
         "# pathattr demo: Integrated Gradients on EfficientNet-Lite0\n\n"
-        f"Baseline: black image; {steps} `{rule}` steps; batch_size={batch_size}. "
+        f"Baseline: black image; {how}; batch_size={batch_size}. "
         "Relative completeness error = |Σ attributions − (F(x) − F(x'))| / |F(x) − F(x')|.\n\n"
         + markdown_table(rows)
         + "\n\n"
         + "".join(
             f"{r.photo}: relative completeness error {r.relative_delta:.1%} is over 5%; the "
-            f"integral is not converged at {steps} steps, raise --steps.\n\n"
+            f"integral is not converged ({_advice(steps)}).\n\n"
             for r in rows
             if not r.relative_delta <= 0.05
         )
@@ -185,3 +207,7 @@ def _write_tables(
         + "\n"
     )
     (outdir / "results.md").write_text(text)
+
+
+def _advice(steps: int | str) -> str:
+    return "lower --tol" if steps == "auto" else f"{steps} steps; raise --steps or use --steps auto"

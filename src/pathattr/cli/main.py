@@ -17,6 +17,27 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _steps(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or 'auto', got {text!r}"
+        ) from None
+
+
+def _tol(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {v}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (subcommands: ``demo``)."""
     parser = argparse.ArgumentParser(
@@ -36,7 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated photos: chelsea, coffee, rocket, astronaut, china, flower "
         "(default: chelsea,coffee,rocket,flower)",
     )
-    demo.add_argument("--steps", type=_positive_int, default=32, help="IG steps (default 32)")
+    demo.add_argument(
+        "--steps",
+        type=_steps,
+        default="auto",
+        help="IG steps per photo, or 'auto' (default): refine until the error estimate is "
+        "under --tol",
+    )
+    demo.add_argument(
+        "--tol",
+        type=_tol,
+        default=0.05,
+        help="relative error target for --steps auto (default 0.05, the paper's 5%%)",
+    )
     demo.add_argument(
         "--rule",
         default="gausslegendre",
@@ -92,6 +125,7 @@ def _demo(args: argparse.Namespace) -> int:
             args.out,
             photos,
             steps=args.steps,
+            tol=args.tol,
             rule=args.rule,
             batch_size=args.batch_size,
             target_prob=args.target_prob,
@@ -105,7 +139,8 @@ def _demo(args: argparse.Namespace) -> int:
         if not r.relative_delta <= 0.05:
             print(
                 f"\n{r.photo}: relative completeness error {r.relative_delta:.1%} is over 5%: the "
-                f"integral has not converged at {args.steps} steps; raise --steps"
+                "integral has not converged; "
+                + ("lower --tol" if args.steps == "auto" else "raise --steps or use --steps auto")
             )
     print(f"\nwrote {len(rows)} heatmaps, results.md and results.csv to {args.out}")
     return 0

@@ -223,7 +223,9 @@ def save_heatmap(
         ("overlay", heatmap(attr, img, overlay=True, **kw)),
     ]
     h, w = img.shape[:2]
-    fig, axes = plt.subplots(1, 3, figsize=(3 * w / dpi + 0.4, h / dpi + (0.7 if title else 0.4)))
+    lines = title.count("\n") + 1 if title else 0
+    top = 0.4 + (0.3 + 0.18 * (lines - 1) if title else 0.0)  # inches for the (multi-line) title
+    fig, axes = plt.subplots(1, 3, figsize=(3 * w / dpi + 0.4, h / dpi + top))
     for ax, (name, arr) in zip(axes, panels):
         ax.imshow(arr, interpolation="nearest")
         ax.set_title(name, fontsize=9)
