@@ -167,6 +167,42 @@ def test_forward_args_are_expanded_with_inputs(two_input: TwoInput) -> None:
         torch.testing.assert_close(res.output, two_input(img, vec, scale)[:, 0])
 
 
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("multiply", [True, False])
+def test_regular_grid_path_equals_general_path(
+    two_input: TwoInput, create_graph: bool, multiply: bool
+) -> None:
+    """The one-call broadcast layout (``grid``) gives the numbers of the gather/scatter layout."""
+    from pathattr.engine.core import integrate
+    from pathattr.engine.targets import make_selector
+    from pathattr.methods.integrated_gradients import _path
+    from pathattr.quadrature import quadrature
+
+    torch.manual_seed(3)
+    xs = (torch.rand(3, 1, 6, 6), torch.randn(3, 3))
+    bs = (torch.rand(3, 1, 6, 6), torch.randn(3, 3))
+    scale = torch.tensor([0.5, 1.0, 2.0])
+    rule, n, k = quadrature("gausslegendre", 7), 3, 7
+    rows = torch.arange(n).repeat_interleave(k)
+    alphas = torch.tensor(rule.alphas, dtype=torch.float32).repeat(n)
+    weights = torch.tensor(rule.weights, dtype=torch.float32).repeat(n)
+    sel = make_selector(torch.tensor([0, 4, 2]), n)
+    kw = dict(n_examples=n, forward_args=(scale,), create_graph=create_graph)
+    path = _path(xs, bs, multiply)
+    grid = integrate(two_input, path, sel, rows, alphas, weights, grid=k, **kw)  # type: ignore[arg-type]
+    general = integrate(two_input, path, sel, rows, alphas, weights, **kw)  # type: ignore[arg-type]
+    for a, b in zip(grid.sums, general.sums):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+        assert a.requires_grad == create_graph
+    torch.testing.assert_close(grid.row_outputs, general.row_outputs)
+    assert grid.evaluations.tolist() == general.evaluations.tolist() == [k] * n
+    assert grid.any_gradient and general.any_gradient
+    if create_graph:  # both differentiable w.r.t. the parameters, to the same gradient
+        (ga,) = torch.autograd.grad(sum(s.sum() for s in grid.sums), two_input.lin.weight)
+        (gb,) = torch.autograd.grad(sum(s.sum() for s in general.sums), two_input.lin.weight)
+        torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-7)
+
+
 def test_result_reports_and_repr() -> None:
     res = pathattr.integrated_gradients(mlp(), torch.randn(2, 10), target=1, steps=12)
     assert res.evaluations.tolist() == [12, 12]

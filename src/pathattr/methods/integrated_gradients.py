@@ -126,6 +126,7 @@ def integrated_gradients(
         result = integrate(
             model, path, selector, rows, alphas, weights, n_examples=n,
             forward_args=fargs, batch_size=batch_size, create_graph=create_graph, progress=bar,
+            grid=k,
         )  # fmt: skip
     finally:
         bar.close()

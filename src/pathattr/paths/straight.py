@@ -30,6 +30,15 @@ class StraightLine:
             out.append(torch.addcmul(b.index_select(0, rows), a, d.index_select(0, rows)))
         return tuple(out)
 
+    def grid_points(self, alphas: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """γ at the same nodes ``alphas`` (k) for every example: (n·k, ...) rows, example-major."""
+        out = []
+        for b, d in zip(self.baselines, self.diffs):
+            a = alphas.to(d.dtype).reshape((1, -1) + (1,) * (d.dim() - 1))
+            pts = torch.addcmul(b.unsqueeze(1), a, d.unsqueeze(1))
+            out.append(pts.reshape((-1,) + tuple(d.shape[1:])))
+        return tuple(out)
+
     def derivatives(
         self, rows: torch.Tensor, alphas: torch.Tensor, keys: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, ...]:
