@@ -371,9 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         size = 64
     else:
         specs = {
-            "mlp": Spec("mlp", 16, 50, 41, None, warmups=10),
-            "cnn": Spec("cnn", 16, 50, 21, None, warmups=5),
-            "multi": Spec("multi", 16, 50, 41, None, warmups=10),
+            "mlp": Spec("mlp", 16, 50, 301, None, warmups=30),
+            "cnn": Spec("cnn", 16, 50, 61, None, warmups=10),
+            "multi": Spec("multi", 16, 50, 201, None, warmups=30),
             "resnet18": Spec("resnet18", 4, 128, 2, 64, warmups=1, threads=2),
             "effnet": Spec("effnet", 4, 32, 3, 16, warmups=1, threads=2),
         }

@@ -289,3 +289,21 @@ def test_gauss_legendre_nodes_integrate_polynomials_exactly(n: int) -> None:
     assert rule.alphas.shape == (n,) and bool(((rule.alphas > 0) & (rule.alphas < 1)).all())
     for degree in (0, 3, 2 * min(n, 7) - 1):
         assert abs(float((rule.weights * rule.alphas**degree).sum()) - 1 / (degree + 1)) < 1e-13
+
+
+def test_host_memory_reading_is_reused_briefly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathattr.engine import memory
+
+    reads: list[int] = []
+
+    def fake() -> int:
+        reads.append(1)
+        return 1000 * len(reads)
+
+    monkeypatch.setattr(memory, "_host_available_bytes", fake)
+    monkeypatch.setattr(memory, "_host_reading", [-1.0, 0.0])
+    cpu = torch.device("cpu")
+    assert memory.available_bytes(cpu) == 1000
+    assert memory.available_bytes(cpu) == 1000 and len(reads) == 1  # within the TTL
+    monkeypatch.setattr(memory, "HOST_MEMORY_TTL_S", 0.0)
+    assert memory.available_bytes(cpu) == 2000 and len(reads) == 2  # expired: read again

@@ -9,6 +9,7 @@ weights), and choose the largest chunk whose saved tensors fit the budget.
 from __future__ import annotations
 
 import os
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -42,11 +43,27 @@ def _signature(points: tuple[torch.Tensor, ...], model: Any, args: tuple[Any, ..
     )
 
 
+#: how long a reading of free host memory is reused: reading /proc/meminfo costs ~15 µs, a
+#: visible share of a small model's call, and the budget is a conservative fraction anyway
+HOST_MEMORY_TTL_S = 0.5
+_host_reading: list[float] = [-1.0, 0.0]  # [time.monotonic() of the reading, bytes]
+
+
 def available_bytes(device: torch.device) -> int:
-    """Free memory on ``device``: CUDA's free memory, else MemAvailable from /proc/meminfo."""
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free)
+    """Free memory on ``device``: CUDA's free memory, else MemAvailable from /proc/meminfo.
+
+    The host reading is reused for :data:`HOST_MEMORY_TTL_S` seconds.
+    """
+    if device.type != "cuda":
+        now = time.monotonic()
+        if now - _host_reading[0] > HOST_MEMORY_TTL_S:
+            _host_reading[:] = [now, float(_host_available_bytes())]
+        return int(_host_reading[1])
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free)
+
+
+def _host_available_bytes() -> int:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
