@@ -54,15 +54,21 @@ def test_chunks_split_examples_and_steps() -> None:
 
 def test_endpoint_rules_reuse_forward_values() -> None:
     """Rules that evaluate α = 0 and α = 1 need no extra forward pass for the residual."""
-    model = CountingModel(mlp())
+    model = CountingModel(mlp())  # batch_size=None: no probe passes of "auto" in the count
     x = torch.randn(4, 10)
-    pathattr.integrated_gradients(model, x, target=0, steps=9, rule="riemann_trapezoid")
+    pathattr.integrated_gradients(
+        model, x, target=0, steps=9, rule="riemann_trapezoid", batch_size=None
+    )
     assert model.calls == [36]
     model.calls.clear()
-    pathattr.integrated_gradients(model, x, target=0, steps=9, rule="riemann_right")
+    pathattr.integrated_gradients(
+        model, x, target=0, steps=9, rule="riemann_right", batch_size=None
+    )
     assert model.calls == [36, 4]  # F(x') only
     model.calls.clear()
-    pathattr.integrated_gradients(model, x, target=0, steps=9, rule="gausslegendre")
+    pathattr.integrated_gradients(
+        model, x, target=0, steps=9, rule="gausslegendre", batch_size=None
+    )
     assert model.calls == [36, 8]  # F(x) and F(x') in one forward
 
 
@@ -307,3 +313,41 @@ def test_host_memory_reading_is_reused_briefly(monkeypatch: pytest.MonkeyPatch) 
     assert memory.available_bytes(cpu) == 1000 and len(reads) == 1  # within the TTL
     monkeypatch.setattr(memory, "HOST_MEMORY_TTL_S", 0.0)
     assert memory.available_bytes(cpu) == 2000 and len(reads) == 2  # expired: read again
+
+
+def test_auto_batch_size_caps_cpu_chunks_at_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathattr.engine import memory
+    from pathattr.engine.targets import make_selector
+    from pathattr.paths import StraightLine
+
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 3))
+    x = torch.rand(4, 64)
+    path = StraightLine((x,), (torch.zeros_like(x),))
+    rows = torch.arange(4).repeat_interleave(500)
+    alphas = torch.rand(2000)
+    sel = make_selector(1, 4)
+    per_row = memory.saved_bytes_per_row(model, path, sel, rows, alphas, n_examples=4)
+
+    def auto() -> int | None:
+        return memory.auto_batch_size(model, path, sel, rows, alphas, n_examples=4)
+
+    monkeypatch.setattr(memory, "cpu_cache_bytes", lambda: 100 * per_row)
+    assert auto() == 100  # the cache, not the (large) free memory, sets the chunk
+    monkeypatch.setattr(memory, "cpu_cache_bytes", lambda: 2 * per_row)
+    assert auto() == memory.MIN_CPU_CHUNK_ROWS  # never below the floor
+    monkeypatch.setattr(memory, "cpu_cache_bytes", lambda: 10**6 * per_row)
+    assert auto() is None  # everything fits: one pass
+    # an explicit budget is the user's: no cache cap
+    monkeypatch.setattr(memory, "cpu_cache_bytes", lambda: 100 * per_row)
+    got = memory.auto_batch_size(
+        model, path, sel, rows, alphas, n_examples=4, budget_bytes=1000 * per_row
+    )
+    assert got == 1000
+
+
+def test_cpu_cache_size_is_read_or_defaults() -> None:
+    from pathattr.engine import memory
+
+    size = memory.cpu_cache_bytes()
+    assert 2**18 <= size <= 2**33  # a plausible last-level cache (256 KiB .. 8 GiB)
+    assert memory._parse_size("32768K") == 32 * 2**20 and memory._parse_size("2M") == 2 * 2**20

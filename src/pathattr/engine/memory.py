@@ -20,8 +20,15 @@ from pathattr.engine.core import expand_forward_args
 from pathattr.engine.targets import Selector
 from pathattr.paths.base import Path
 
-#: below this many rows a whole run is done in one chunk without probing
+#: below this many rows a whole run is done in one chunk without probing (GPU, explicit budget)
 SMALL_RUN_ROWS = 64
+
+#: On the CPU a chunk is also capped so that its saved activations fit the last-level cache:
+#: a digits CNN runs 3x faster per row in chunks of ~32 MB than in one 250 MB pass, EfficientNet
+#: 1.4x (benchmarks/results/chunk_size.md).  Below this many rows per call, small-batch kernels
+#: and per-call overhead lose more than the cache gains, so the cap never goes lower.
+MIN_CPU_CHUNK_ROWS = 8
+DEFAULT_CACHE_BYTES = 32 * 2**20
 
 # model -> {(row shapes, dtypes, device, forward-arg shapes, training): bytes per row}.  Repeated
 # calls on one model (a dataset, a benchmark) probe once; weak keys let models be collected.
@@ -73,6 +80,37 @@ def _host_available_bytes() -> int:
         pass
     pages = os.sysconf("SC_AVPHYS_PAGES") if hasattr(os, "sysconf") else 0
     return int(pages * os.sysconf("SC_PAGE_SIZE")) if pages else 8 * 2**30
+
+
+def cpu_cache_bytes() -> int:
+    """Size of the CPU's last-level cache (from sysfs), or 32 MiB where it cannot be read."""
+    if _cache_reading:
+        return _cache_reading[0]
+    best = 0
+    root = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in sorted(os.listdir(root)):
+            if not entry.startswith("index"):
+                continue
+            with open(os.path.join(root, entry, "type")) as fh:
+                if fh.read().strip() == "Instruction":
+                    continue
+            with open(os.path.join(root, entry, "size")) as fh:
+                best = max(best, _parse_size(fh.read().strip()))
+    except (OSError, ValueError):
+        best = 0
+    _cache_reading.append(best if best > 0 else DEFAULT_CACHE_BYTES)
+    return _cache_reading[0]
+
+
+_cache_reading: list[int] = []
+
+
+def _parse_size(text: str) -> int:
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    if text and text[-1].upper() in units:
+        return int(text[:-1]) * units[text[-1].upper()]
+    return int(text)
 
 
 def saved_bytes_per_row(
@@ -138,18 +176,25 @@ def auto_batch_size(
 
     The default budget is ``fraction`` of the free memory of the inputs' device.  Gradients and
     temporaries roughly double the saved activations at the peak, hence the conservative default.
+    On the CPU (and when no explicit budget is given) chunks are further capped at the
+    last-level cache size (:func:`cpu_cache_bytes`), but never below
+    :data:`MIN_CPU_CHUNK_ROWS` rows: cache-sized chunks are faster per row.
     Returns None (one chunk) when everything fits or the run is small.
     """
     total = int(rows.shape[0])
-    if total <= SMALL_RUN_ROWS:
-        return None
     device = rows.device
+    cache_cap = device.type == "cpu" and budget_bytes is None
+    # a small run fits any memory budget; with the cache cap only runs the cap cannot split do
+    if total <= (MIN_CPU_CHUNK_ROWS if cache_cap else SMALL_RUN_ROWS):
+        return None
     budget = budget_bytes if budget_bytes is not None else int(fraction * available_bytes(device))
     per_row = saved_bytes_per_row(
         model, path, selector, rows, alphas, n_examples=n_examples,
         forward_args=forward_args, keys=keys,
     )  # fmt: skip
     fit = max(1, budget // per_row)
+    if cache_cap:
+        fit = min(fit, max(MIN_CPU_CHUNK_ROWS, cpu_cache_bytes() // per_row))
     return None if fit >= total else int(fit)
 
 
