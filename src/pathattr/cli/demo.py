@@ -76,7 +76,7 @@ def run_demo(
     steps: int | str = "auto",
     tol: float = 0.05,
     rule: str = "gausslegendre",
-    batch_size: int | None = 16,
+    batch_size: int | str | None = "auto",
     target_prob: bool = False,
     progress: bool = True,
 ) -> list[DemoRow]:
@@ -178,7 +178,7 @@ def _write_tables(
     steps: int | str,
     tol: float,
     rule: str,
-    batch_size: int | None,
+    batch_size: int | str | None,
 ) -> None:
     how = (
         f'`steps="auto"` with tol={tol:g} (each photo refined until its error estimate is '

@@ -28,6 +28,17 @@ def _steps(text: str) -> int | str:
         ) from None
 
 
+def _batch_size(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or 'auto', got {text!r}"
+        ) from None
+
+
 def _tol(text: str) -> float:
     try:
         v = float(text)
@@ -83,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="quadrature rule (default gausslegendre)",
     )
     demo.add_argument(
-        "--batch-size", type=_positive_int, default=16, help="rows per model call (default 16)"
+        "--batch-size",
+        type=_batch_size,
+        default="auto",
+        help="rows per model call, or 'auto' (default: measured, fits memory and the CPU cache)",
     )
     demo.add_argument(
         "--target-prob",
