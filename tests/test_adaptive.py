@@ -294,3 +294,21 @@ def test_panel_rules_are_nested_and_exact_on_quintics() -> None:
     (lo, hi) = panels[0]
     left, right = q.split(lo, hi)
     assert set(q.panel_nodes(lo, hi)) <= set(q.panel_nodes(*left)) | set(q.panel_nodes(*right))
+
+
+def test_auto_chunks_are_sized_for_the_largest_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first round of one example has 5 rows; later rounds must still be chunked."""
+    from pathattr.engine import memory
+
+    monkeypatch.setattr(memory, "cpu_cache_bytes", lambda: 1)  # cap = MIN_CPU_CHUNK_ROWS
+    calls: list[int] = []
+    w = torch.randn(12, dtype=D) * 40  # a sharp sigmoid: many panels near its front
+
+    def f(t: torch.Tensor) -> torch.Tensor:
+        calls.append(t.shape[0])
+        return torch.sigmoid(t @ w)
+
+    x = torch.randn(1, 12, dtype=D)
+    r = pathattr.integrated_gradients(f, x, steps="auto", tol=1e-6, max_steps=512)
+    assert int(r.evaluations[0]) > 4 * memory.MIN_CPU_CHUNK_ROWS  # several refinement rounds
+    assert max(calls) <= memory.MIN_CPU_CHUNK_ROWS

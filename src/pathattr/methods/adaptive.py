@@ -148,10 +148,17 @@ def adaptive_integrated_gradients(
     new_e, new_p = panels.node_positions()
     pending = sorted(set(zip(new_e.ravel().tolist(), new_p.ravel().tolist())))
     rows0, alphas0 = _rows(pending, device)
+    # size chunks for the largest round that can come (every example at max_steps), not for
+    # the small first round: later rounds of a hard example must not run unchunked
+    most = n * max_steps
+    reps = -(-most // rows0.shape[0])
     bsz = resolve_batch_size(
-        batch_size, model, path, selector, rows0, alphas0, n_examples=n, forward_args=fargs
-    )
-    bar = progress_bar(n * max_steps, progress, desc="adaptive integrated gradients")
+        batch_size, model, path, selector, rows0.repeat(reps)[:most], alphas0.repeat(reps)[:most],
+        n_examples=n, forward_args=fargs,
+    )  # fmt: skip
+    # the number of evaluations is not known in advance: the bar counts finished examples
+    bar = progress_bar(n, progress, desc="adaptive integrated gradients")
+    done = 0
     state = _State(n, diff_flat.shape[1], device)
     any_gradient = False
     rounds = 0
@@ -165,7 +172,7 @@ def adaptive_integrated_gradients(
             outs = []
             for chunk in evaluate_rows(
                 model, path, selector, rows, alphas, n_examples=n, forward_args=fargs,
-                batch_size=bsz, create_graph=create_graph, progress=bar,
+                batch_size=bsz, create_graph=create_graph,
             ):  # fmt: skip
                 flat = torch.cat([g.reshape(g.shape[0], -1) for g in chunk.grads], 1)
                 if not any_gradient and bool((flat != 0).any()):
@@ -179,6 +186,9 @@ def adaptive_integrated_gradients(
                 state.first, state.last = ends[0::2], ends[1::2]
             state.add_panels(panels, fresh, store, diff_plain)
             pending, panels, fresh = _refine(panels, state, store, diff_plain, tol, max_steps)
+            now_done = n - len({e for e, _ in pending})
+            bar.update(now_done - done)
+            done = now_done
     finally:
         bar.close()
 
