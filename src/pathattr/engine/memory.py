@@ -24,9 +24,10 @@ from pathattr.paths.base import Path
 SMALL_RUN_ROWS = 64
 
 #: On the CPU a chunk is also capped so that its saved activations fit the last-level cache:
-#: a digits CNN runs 3x faster per row in chunks of ~32 MB than in one 250 MB pass, EfficientNet
-#: 1.4x (benchmarks/results/chunk_size.md).  Below this many rows per call, small-batch kernels
-#: and per-call overhead lose more than the cache gains, so the cap never goes lower.
+#: a digits CNN runs 3x faster per row in chunks of ~32 MB than in one 250 MB pass,
+#: EfficientNet 2.2x in chunks of 8 rows (benchmarks/results/chunk_size.md).  Below this many
+#: rows per call small-batch kernels and per-call overhead lose more than the cache gains, so
+#: the cap never goes lower.
 MIN_CPU_CHUNK_ROWS = 8
 DEFAULT_CACHE_BYTES = 32 * 2**20
 
