@@ -145,6 +145,7 @@ def integrate(
         grid is not None
         and keys is None
         and (batch_size is None or batch_size >= total)
+        and path.constant_derivative
         and hasattr(path, "grid_points")
         and total == n_examples * grid
     ):
@@ -216,7 +217,10 @@ def _integrate_grid(
     create_graph: bool,
     progress: Any,
 ) -> Integral:
-    """:func:`integrate` for a regular grid in one model call (``alphas``, ``weights``: k each)."""
+    """:func:`integrate` for a regular grid in one model call (``alphas``, ``weights``: k each).
+
+    Only for paths with a constant γ' and a ``grid_points`` method (the straight line).
+    """
     k = int(alphas.shape[0])
     if create_graph:
         points = tuple(
@@ -235,18 +239,14 @@ def _integrate_grid(
     if progress is not None:
         progress.update(int(rows.shape[0]))
     sums = []
-    derivs = None if path.constant_derivative else path.derivatives(rows, alphas.repeat(n_examples))
-    for i, (g, p) in enumerate(zip(grads, points)):
+    for g, p in zip(grads, points):
         if g is None:
             g = torch.zeros_like(p)
-        if derivs is not None:
-            g = g * derivs[i]
         g = g.reshape((n_examples, k) + tuple(g.shape[1:]))
         w = weights.to(g.dtype).reshape((1, k) + (1,) * (g.dim() - 2))
         sums.append((g * w).sum(1))
     any_gradient = any(bool((s != 0).any()) for s in sums)
-    if path.constant_derivative:
-        sums = [s * d for s, d in zip(sums, path.total_derivative())]
+    sums = [s * d for s, d in zip(sums, path.total_derivative())]  # γ' is constant on this path
     evaluations = torch.full((n_examples,), k, dtype=torch.long)
     return Integral(tuple(sums), selected.detach(), evaluations, any_gradient)
 

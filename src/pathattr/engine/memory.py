@@ -8,6 +8,7 @@ weights), and choose the largest chunk whose saved tensors fit the budget.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import weakref
@@ -83,10 +84,9 @@ def _host_available_bytes() -> int:
     return int(pages * os.sysconf("SC_PAGE_SIZE")) if pages else 8 * 2**30
 
 
+@functools.cache
 def cpu_cache_bytes() -> int:
     """Size of the CPU's last-level cache (from sysfs), or 32 MiB where it cannot be read."""
-    if _cache_reading:
-        return _cache_reading[0]
     best = 0
     root = "/sys/devices/system/cpu/cpu0/cache"
     try:
@@ -100,11 +100,7 @@ def cpu_cache_bytes() -> int:
                 best = max(best, _parse_size(fh.read().strip()))
     except (OSError, ValueError):
         best = 0
-    _cache_reading.append(best if best > 0 else DEFAULT_CACHE_BYTES)
-    return _cache_reading[0]
-
-
-_cache_reading: list[int] = []
+    return best if best > 0 else DEFAULT_CACHE_BYTES
 
 
 def _parse_size(text: str) -> int:
