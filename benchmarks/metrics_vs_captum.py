@@ -131,7 +131,8 @@ def bench(kind: str, n: int, s: int, repeats: int) -> list[str]:
     g = torch.Generator().manual_seed(1)
     table = 0.1 * torch.randn(n * s, *x.shape[1:], generator=g)
 
-    # ---- infidelity, unchunked: identical perturbations -> identical values
+    # ---- infidelity, both libraries' defaults (pathattr: perturbations in one call, model calls
+    # in cache-sized chunks; Captum: one pass): identical perturbations -> identical values
     def p_inf() -> torch.Tensor:
         return metrics.infidelity(model, table_perturb(table), x, attr, target=y,
                                   n_perturb_samples=s)  # fmt: skip
@@ -140,7 +141,7 @@ def bench(kind: str, n: int, s: int, repeats: int) -> list[str]:
         return captum_infidelity(model, table_perturb(table), x, attr, target=y,
                                  n_perturb_samples=s).reshape(-1)  # fmt: skip
 
-    rows.append(compare(f"{kind} infidelity (N={n}, S={s})", p_inf, c_inf, counter,
+    rows.append(compare(f"{kind} infidelity, defaults (N={n}, S={s})", p_inf, c_inf, counter,
                         repeats, exact=True))  # fmt: skip
 
     # ---- infidelity, chunked into 10 samples per example per call

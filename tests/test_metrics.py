@@ -127,7 +127,9 @@ def test_curves_feed_the_model_exactly_the_masked_images(replacement):
     attr = torch.randn(2, 3, 4, 4)
     rec = Recorder()
     repl = M.make_replacement(x, replacement, blur_sigma=1.0)
-    M.deletion_curve(rec, x, attr, replacement=replacement, steps=4, blur_sigma=1.0)
+    # batch_size=None: the probe rows of "auto" would show up among the recorded batches
+    M.deletion_curve(rec, x, attr, replacement=replacement, steps=4, blur_sigma=1.0,
+                     batch_size=None)  # fmt: skip
     seen = torch.cat(rec.seen).reshape(2, 5, 3, 4, 4)
     torch.testing.assert_close(seen[:, 0], x)
     torch.testing.assert_close(seen[:, -1], repl)
@@ -141,7 +143,8 @@ def test_curves_feed_the_model_exactly_the_masked_images(replacement):
         torch.testing.assert_close(seen[e, 1][gone_img], repl[e][gone_img])
         torch.testing.assert_close(seen[e, 1][~gone_img], x[e][~gone_img])
     rec.seen.clear()
-    M.insertion_curve(rec, x, attr, replacement=replacement, steps=4, blur_sigma=1.0)
+    M.insertion_curve(rec, x, attr, replacement=replacement, steps=4, blur_sigma=1.0,
+                      batch_size=None)  # fmt: skip
     seen = torch.cat(rec.seen).reshape(2, 5, 3, 4, 4)
     torch.testing.assert_close(seen[:, 0], repl)
     torch.testing.assert_close(seen[:, -1], x)
@@ -439,3 +442,42 @@ def test_bad_input_errors_name_the_argument():
         M.model_randomisation(pathattr.saliency, lambda v: v, x, 0)
     with pytest.raises(ValueError, match="curves: expected a non-empty mapping"):
         M.plot_curves({}, None)
+
+
+def test_auto_batch_size_chunks_model_calls_and_keeps_the_draws(monkeypatch):
+    """ "auto" (the default) splits the model calls at the engine's CPU cap; the perturbations
+    are still drawn in one call, so a seeded random perturb_func gives exactly the unchunked
+    values (and Captum's)."""
+    from pathattr.engine import memory
+
+    monkeypatch.setattr(memory, "cpu_cache_bytes", lambda: 1)  # cap = MIN_CPU_CHUNK_ROWS
+    torch.manual_seed(0)
+    inner = mlp()
+    calls: list[int] = []
+
+    def model(x):
+        calls.append(x.shape[0])
+        return inner(x)
+
+    x, attr = torch.randn(5, 10), torch.randn(5, 10)
+
+    def perturb(inputs):
+        p = 0.1 * torch.randn(inputs.shape)
+        return p, inputs - p
+
+    auto = M.infidelity(model, perturb, x, attr, target=1, n_perturb_samples=6, seed=3)
+    assert max(calls) <= memory.MIN_CPU_CHUNK_ROWS and sum(calls) >= 5 + 30
+    calls.clear()
+    one = M.infidelity(model, perturb, x, attr, target=1, n_perturb_samples=6, seed=3,
+                       batch_size=None)  # fmt: skip
+    assert calls == [35]
+    torch.testing.assert_close(auto, one, rtol=1e-6, atol=1e-8)
+
+    calls.clear()
+    curve = M.deletion_curve(model, x, attr, target=1, steps=10, replacement="mean")
+    assert max(calls) <= memory.MIN_CPU_CHUNK_ROWS
+    whole = M.deletion_curve(model, x, attr, target=1, steps=10, replacement="mean",
+                             batch_size=None)  # fmt: skip
+    torch.testing.assert_close(curve.scores, whole.scores)
+    with pytest.raises(ValueError, match="batch_size"):
+        M.deletion_curve(model, x, attr, target=1, batch_size="big")

@@ -222,3 +222,38 @@ def resolve_batch_size(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected an int >= 1, None or 'auto', got {batch_size!r}")
     return batch_size
+
+
+def forward_chunk_rows(
+    model: Callable[..., Any],
+    inputs: tuple[torch.Tensor, ...],
+    selector: Selector,
+    total: int,
+    *,
+    forward_args: tuple[Any, ...] = (),
+) -> int | None:
+    """Rows per forward-only model call over ``total`` rows shaped like ``inputs``' rows.
+
+    The same rule as gradient chunks (:func:`auto_batch_size`): a forward pass over more rows
+    than fit the CPU's last-level cache is slower per row (a digits CNN: 27 ms for 1344 rows in
+    one pass, 14 ms in chunks of 1055).  None: one call.  Used by the metrics, whose model
+    calls are forward-only.
+    """
+    from pathattr.paths.straight import StraightLine
+
+    n = inputs[0].shape[0]
+    rows = torch.arange(total, device=inputs[0].device) % max(1, n)
+    alphas = torch.zeros(total, dtype=inputs[0].dtype, device=inputs[0].device)
+    return auto_batch_size(
+        model, StraightLine(inputs, inputs), selector, rows, alphas, n_examples=n,
+        forward_args=forward_args,
+    )  # fmt: skip
+
+
+def resolve_metric_batch_size(batch_size: Any) -> int | str | None:
+    """Check a metric's ``batch_size`` argument: an int >= 1, None (one call) or ``"auto"``."""
+    if batch_size is None or batch_size == "auto":
+        return batch_size  # type: ignore[no-any-return]
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an int >= 1, None or 'auto', got {batch_size!r}")
+    return batch_size

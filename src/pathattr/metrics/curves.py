@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from pathattr.engine.core import expand_forward_args
+from pathattr.engine.memory import forward_chunk_rows, resolve_metric_batch_size
 from pathattr.engine.targets import TargetLike, make_selector
 from pathattr.engine.validate import as_baselines, as_tuple, check_int_arg, warn_training_mode
 from pathattr.metrics._common import (
@@ -113,7 +114,7 @@ def deletion_curve(
     feature_dims: Sequence[int] | None = None,
     blur_sigma: float = 5.0,
     forward_args: Any = (),
-    batch_size: int | None = None,
+    batch_size: int | str | None = "auto",
 ) -> Curve:
     """Deletion curve: remove the most important features first and follow the output.
 
@@ -134,7 +135,9 @@ def deletion_curve(
             ``(2, 3)`` for 4-D images, i.e. pixels; every element otherwise).
         blur_sigma: standard deviation in elements of the blur replacement.
         forward_args: extra model arguments (tensors with the batch dim are expanded).
-        batch_size: maximum rows per model call (None: all ``N × (K+1)`` at once).
+        batch_size: maximum rows per model call; None: all ``N × (K+1)`` at once; ``"auto"``
+            (default): chunks sized like the engine's (memory, and on the CPU the last-level
+            cache, which makes them faster per row).
 
     Returns:
         A :class:`Curve` with ``kind="deletion"``.
@@ -155,7 +158,7 @@ def insertion_curve(
     feature_dims: Sequence[int] | None = None,
     blur_sigma: float = 5.0,
     forward_args: Any = (),
-    batch_size: int | None = None,
+    batch_size: int | str | None = "auto",
 ) -> Curve:
     """Insertion curve: start from the replacement and insert the most important features first.
 
@@ -275,7 +278,7 @@ def _curve(
     feature_dims: Sequence[int] | None,
     blur_sigma: float,
     forward_args: Any,
-    batch_size: int | None,
+    batch_size: int | str | None,
 ) -> Curve:
     if isinstance(inputs, (tuple, list)):
         raise TypeError(
@@ -286,8 +289,7 @@ def _curve(
     (attr,) = attributions_tuple(attributions, (x,))
     dims = check_feature_dims(feature_dims, x)
     fractions = fractions_from_steps(steps)
-    if batch_size is not None:
-        batch_size = check_int_arg(batch_size, "batch_size", 1)
+    batch_size = resolve_metric_batch_size(batch_size)
     fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
     n = x.shape[0]
     selector = make_selector(target, n)
@@ -301,7 +303,10 @@ def _curve(
     ex_of_row = torch.arange(n, device=x.device).repeat_interleave(k)
     count_of_row = counts_per_step.repeat(n)
     total = n * k
-    step = total if batch_size is None else batch_size
+    if batch_size == "auto":
+        step = forward_chunk_rows(model, (x,), selector, total, forward_args=fargs) or total
+    else:
+        step = total if batch_size is None else int(batch_size)
     outs = []
     with torch.no_grad():
         for start in range(0, total, step):
