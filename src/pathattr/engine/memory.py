@@ -32,8 +32,9 @@ SMALL_RUN_ROWS = 64
 MIN_CPU_CHUNK_ROWS = 8
 DEFAULT_CACHE_BYTES = 32 * 2**20
 
-# model -> {(row shapes, dtypes, device, forward-arg shapes, training): bytes per row}.  Repeated
-# calls on one model (a dataset, a benchmark) probe once; weak keys let models be collected.
+# model -> {(row shapes, dtypes, device, forward-arg shapes, training): bytes per row, and
+# ("forward", rows, that signature): forward-only chunk rows}.  Repeated calls on one model (a
+# dataset, a benchmark) probe once; weak keys let models be collected.
 _PROBE_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], int]] = (
     weakref.WeakKeyDictionary()
 )
@@ -241,13 +242,25 @@ def forward_chunk_rows(
     """
     from pathattr.paths.straight import StraightLine
 
-    n = inputs[0].shape[0]
-    rows = torch.arange(total, device=inputs[0].device) % max(1, n)
-    alphas = torch.zeros(total, dtype=inputs[0].dtype, device=inputs[0].device)
-    return auto_batch_size(
-        model, StraightLine(inputs, inputs), selector, rows, alphas, n_examples=n,
-        forward_args=forward_args,
-    )  # fmt: skip
+    # the decision is cached per model, row signature and row count: metrics call this on
+    # every evaluation and it costs ~25 µs, a visible share of a small model's call.  A
+    # forward-only pass keeps no activations, so the memory budget (sized for the saved
+    # activations of a backward pass) is conservative enough to be reused.
+    key = ("forward", total, _signature(inputs, model, forward_args))
+    try:
+        cache = _PROBE_CACHE.setdefault(model, {})
+    except TypeError:  # not weak-referenceable: decide every time
+        cache = {}
+    if key not in cache:
+        n = inputs[0].shape[0]
+        rows = torch.arange(total, device=inputs[0].device) % max(1, n)
+        alphas = torch.zeros(total, dtype=inputs[0].dtype, device=inputs[0].device)
+        chosen = auto_batch_size(
+            model, StraightLine(inputs, inputs), selector, rows, alphas, n_examples=n,
+            forward_args=forward_args,
+        )  # fmt: skip
+        cache[key] = 0 if chosen is None else chosen
+    return cache[key] or None
 
 
 def resolve_metric_batch_size(batch_size: Any) -> int | str | None:
