@@ -238,3 +238,34 @@ def test_warns_about_relu6_and_other_activations() -> None:
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU6(), nn.Linear(4, 1))
     with pytest.warns(UserWarning, match=r"other activations \(ReLU6\)"):
         pathattr.guided_backprop(model, torch.randn(2, 3))
+
+
+@pytest.mark.parametrize(
+    "method",
+    [pathattr.saliency, pathattr.input_x_gradient, pathattr.guided_backprop, pathattr.deconvnet],
+)
+def test_single_gradient_methods_chunk_without_changing_anything(method) -> None:  # noqa: ANN001
+    torch.manual_seed(0)
+    inner = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 8 * 8, 5)).eval()  # fmt: skip
+    calls: list[int] = []
+
+    class Counting(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            calls.append(x.shape[0])
+            return self.inner(x)
+
+    model = Counting().eval()
+    x, b = torch.randn(11, 1, 8, 8), 0.1 * torch.randn(11, 1, 8, 8)
+    whole = method(model, x, b, target=[i % 5 for i in range(11)], batch_size=None)
+    assert calls == [11, 11]  # the gradient pass, then F(x')
+    calls.clear()
+    chunked = method(model, x, b, target=[i % 5 for i in range(11)], batch_size=4)
+    assert calls == [4, 4, 3, 4, 4, 3]  # gradient chunks, then F(x') in chunks
+    torch.testing.assert_close(chunked.attributions, whole.attributions)
+    torch.testing.assert_close(chunked.output, whole.output)
+    torch.testing.assert_close(chunked.delta, whole.delta)

@@ -114,6 +114,7 @@ def _ruled(
     baselines: BaselineLike,
     target: TargetLike,
     forward_args: Any,
+    batch_size: int | str | None,
 ) -> Attribution:
     p = prepare(model, inputs, baselines, target, forward_args)
     _check_has_relu(model, name)
@@ -125,10 +126,10 @@ def _ruled(
         return _RuleReLU.apply(z, fn)  # type: ignore[no-any-return]
 
     with patched_relu(relu):
-        grads, out = gradient(model, p)
+        grads, out = gradient(model, p, batch_size=batch_size)
     if calls[0] == 0:
         warn_no_relu(name)
-    return finish(model, p, grads, out, name, extras={"relus": calls[0]})
+    return finish(model, p, grads, out, name, extras={"relus": calls[0]}, batch_size=batch_size)
 
 
 def warn_no_relu(name: str) -> None:
@@ -173,6 +174,7 @@ def guided_backprop(
     target: TargetLike = None,
     *,
     forward_args: Any = (),
+    batch_size: int | str | None = "auto",
 ) -> Attribution:
     r"""Guided back-propagation: the gradient with ReLU backward max(g, 0)·[z > 0].
 
@@ -182,11 +184,15 @@ def guided_backprop(
         baselines: only used to report F(x') and ``delta``.
         target: which output to explain (as in :func:`pathattr.integrated_gradients`).
         forward_args: extra model arguments.
+        batch_size: examples per model call; None: all at once; ``"auto"`` (default): the
+            engine's choice (fits memory and, on the CPU, the last-level cache).
 
     Returns:
         An :class:`~pathattr.result.Attribution` (``delta`` is reported, not enforced).
     """
-    return _ruled("guided_backprop", "guided", model, inputs, baselines, target, forward_args)
+    return _ruled(
+        "guided_backprop", "guided", model, inputs, baselines, target, forward_args, batch_size
+    )
 
 
 def deconvnet(
@@ -196,13 +202,17 @@ def deconvnet(
     target: TargetLike = None,
     *,
     forward_args: Any = (),
+    batch_size: int | str | None = "auto",
 ) -> Attribution:
     r"""DeconvNet: the gradient with ReLU backward max(g, 0), ignoring the forward mask.
 
     Args:
-        model, inputs, baselines, target, forward_args: as in :func:`guided_backprop`.
+        model, inputs, baselines, target, forward_args, batch_size: as in
+            :func:`guided_backprop`.
 
     Returns:
         An :class:`~pathattr.result.Attribution` (``delta`` is reported, not enforced).
     """
-    return _ruled("deconvnet", "deconvnet", model, inputs, baselines, target, forward_args)
+    return _ruled(
+        "deconvnet", "deconvnet", model, inputs, baselines, target, forward_args, batch_size
+    )

@@ -23,9 +23,11 @@ from typing import Any
 
 import torch
 
-from pathattr.engine.core import expand_forward_args, forward_select
+from pathattr.engine.core import evaluate_rows, expand_forward_args, forward_select
+from pathattr.engine.memory import forward_chunk_rows, resolve_batch_size
 from pathattr.engine.targets import Selector, TargetLike, make_selector
 from pathattr.engine.validate import BaselineLike, as_baselines, as_tuple, warn_training_mode
+from pathattr.paths.straight import StraightLine
 from pathattr.result import Attribution, completeness
 
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
@@ -63,17 +65,54 @@ def prepare(
 
 
 def gradient(
-    model: Callable[..., Any], p: Prepared, at: tuple[torch.Tensor, ...] | None = None
+    model: Callable[..., Any],
+    p: Prepared,
+    at: tuple[torch.Tensor, ...] | None = None,
+    batch_size: int | str | None = None,
 ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-    """∇F at ``at`` (default: the inputs) and F there, in one forward/backward pass."""
-    points = tuple(t.detach().clone().requires_grad_(True) for t in (at or p.inputs))
-    rows = torch.arange(p.n, device=points[0].device)
-    extra = expand_forward_args(p.forward_args, p.n, rows)
-    with torch.enable_grad():
-        selected = p.selector(model(*points, *extra), rows)
-        grads = torch.autograd.grad(selected.sum(), points, allow_unused=True)
-    out = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, points))
-    return out, selected.detach()
+    """∇F at ``at`` (default: the inputs) and F there.
+
+    ``batch_size``: None runs one forward/backward pass over all examples; an int or ``"auto"``
+    goes through the engine's chunking (:func:`~pathattr.engine.core.evaluate_rows`, the
+    constant path γ(α) = ``at``), which bounds memory and, on the CPU, keeps chunks
+    cache-sized.
+    """
+    points = at or p.inputs
+    path = StraightLine(points, points)  # γ(α) = the points themselves: x' + α·0
+    device = points[0].device
+    rows = torch.arange(p.n, device=device)
+    bsz = (
+        None
+        if batch_size is None
+        else resolve_batch_size(
+            batch_size,
+            model,
+            path,
+            p.selector,
+            rows,
+            torch.zeros(p.n, dtype=points[0].dtype, device=device),
+            n_examples=p.n,
+            forward_args=p.forward_args,
+        )  # fmt: skip
+    )
+    if bsz is None:
+        leaves = tuple(t.detach().clone().requires_grad_(True) for t in points)
+        extra = expand_forward_args(p.forward_args, p.n, rows)
+        with torch.enable_grad():
+            selected = p.selector(model(*leaves, *extra), rows)
+            grads = torch.autograd.grad(selected.sum(), leaves, allow_unused=True)
+        out = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, leaves))
+        return out, selected.detach()
+    parts: list[list[torch.Tensor]] = [[] for _ in points]
+    outs = []
+    for chunk in evaluate_rows(
+        model, path, p.selector, rows, torch.zeros(p.n, dtype=points[0].dtype, device=device),
+        n_examples=p.n, forward_args=p.forward_args, batch_size=bsz,
+    ):  # fmt: skip
+        for part, g in zip(parts, chunk.grads):
+            part.append(g)
+        outs.append(chunk.outputs)
+    return tuple(torch.cat(part) for part in parts), torch.cat(outs)
 
 
 def finish(
@@ -84,9 +123,18 @@ def finish(
     method: str,
     evaluations: int = 1,
     extras: dict[str, Any] | None = None,
+    batch_size: int | str | None = None,
 ) -> Attribution:
     """Wrap attributions with F(x), F(x') and the (informative, unenforced) residual."""
-    base = forward_select(model, p.baselines, p.selector, forward_args=p.forward_args)
+    rows_per_call = (
+        forward_chunk_rows(model, p.baselines, p.selector, p.n, forward_args=p.forward_args)
+        if batch_size == "auto"
+        else batch_size
+    )
+    base = forward_select(
+        model, p.baselines, p.selector, forward_args=p.forward_args,
+        batch_size=rows_per_call if isinstance(rows_per_call, int) else None,
+    )  # fmt: skip
     delta, rel = completeness(attributions, output, base)
     return Attribution(
         attributions=attributions[0] if p.single else attributions,
@@ -108,6 +156,7 @@ def saliency(
     *,
     absolute: bool = False,
     forward_args: Any = (),
+    batch_size: int | str | None = "auto",
 ) -> Attribution:
     r"""The gradient ∂F(x)/∂x_i of the selected output (Simonyan et al. 2014).
 
@@ -119,15 +168,19 @@ def saliency(
         absolute: return |∂F/∂x| (Captum's default ``abs=True``); signed by default, as in the
             IG paper's comparison.
         forward_args: extra model arguments.
+        batch_size: examples per model call; None: all at once; ``"auto"`` (default): the
+            engine's choice (fits memory and, on the CPU, the last-level cache).
 
     Returns:
         An :class:`~pathattr.result.Attribution` (``delta`` is reported, not enforced).
     """
     p = prepare(model, inputs, baselines, target, forward_args)
-    grads, out = gradient(model, p)
+    grads, out = gradient(model, p, batch_size=batch_size)
     if absolute:
         grads = tuple(g.abs() for g in grads)
-    return finish(model, p, grads, out, "saliency", extras={"absolute": absolute})
+    return finish(
+        model, p, grads, out, "saliency", extras={"absolute": absolute}, batch_size=batch_size
+    )
 
 
 def input_x_gradient(
@@ -137,6 +190,7 @@ def input_x_gradient(
     target: TargetLike = None,
     *,
     forward_args: Any = (),
+    batch_size: int | str | None = "auto",
 ) -> Attribution:
     r"""Gradient × input: :math:`x_i\,\partial F(x)/\partial x_i` (Shrikumar et al. 2016).
 
@@ -144,12 +198,12 @@ def input_x_gradient(
     bias-free ReLU network and a zero baseline this equals IG exactly (Hesse et al. 2021).
 
     Args:
-        model, inputs, baselines, target, forward_args: as in :func:`saliency`.
+        model, inputs, baselines, target, forward_args, batch_size: as in :func:`saliency`.
 
     Returns:
         An :class:`~pathattr.result.Attribution` (``delta`` is reported, not enforced).
     """
     p = prepare(model, inputs, baselines, target, forward_args)
-    grads, out = gradient(model, p)
+    grads, out = gradient(model, p, batch_size=batch_size)
     attrs = tuple(g * x for g, x in zip(grads, p.inputs))
-    return finish(model, p, attrs, out, "input_x_gradient")
+    return finish(model, p, attrs, out, "input_x_gradient", batch_size=batch_size)
