@@ -81,20 +81,13 @@ def gradient(
     path = StraightLine(points, points)  # γ(α) = the points themselves: x' + α·0
     device = points[0].device
     rows = torch.arange(p.n, device=device)
-    bsz = (
-        None
-        if batch_size is None
-        else resolve_batch_size(
-            batch_size,
-            model,
-            path,
-            p.selector,
-            rows,
-            torch.zeros(p.n, dtype=points[0].dtype, device=device),
-            n_examples=p.n,
+    alphas = torch.zeros(p.n, dtype=points[0].dtype, device=device)  # any α: the path is constant
+    bsz = None
+    if batch_size is not None:
+        bsz = resolve_batch_size(
+            batch_size, model, path, p.selector, rows, alphas, n_examples=p.n,
             forward_args=p.forward_args,
         )  # fmt: skip
-    )
     if bsz is None:
         leaves = tuple(t.detach().clone().requires_grad_(True) for t in points)
         extra = expand_forward_args(p.forward_args, p.n, rows)
@@ -106,8 +99,8 @@ def gradient(
     parts: list[list[torch.Tensor]] = [[] for _ in points]
     outs = []
     for chunk in evaluate_rows(
-        model, path, p.selector, rows, torch.zeros(p.n, dtype=points[0].dtype, device=device),
-        n_examples=p.n, forward_args=p.forward_args, batch_size=bsz,
+        model, path, p.selector, rows, alphas, n_examples=p.n, forward_args=p.forward_args,
+        batch_size=bsz,
     ):  # fmt: skip
         for part, g in zip(parts, chunk.grads):
             part.append(g)
