@@ -17,18 +17,8 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def _steps(text: str) -> int | str:
-    if text == "auto":
-        return "auto"
-    try:
-        return _positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer or 'auto', got {text!r}"
-        ) from None
-
-
-def _batch_size(text: str) -> int | str:
+def _positive_int_or_auto(text: str) -> int | str:
+    """``--steps`` and ``--batch-size``: a positive integer or ``auto``."""
     if text == "auto":
         return "auto"
     try:
@@ -70,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--steps",
-        type=_steps,
+        type=_positive_int_or_auto,
         default="auto",
         help="IG steps per photo, or 'auto' (default): refine until the error estimate is "
         "under --tol",
@@ -95,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--batch-size",
-        type=_batch_size,
+        type=_positive_int_or_auto,
         default="auto",
         help="rows per model call, or 'auto' (default: measured, fits memory and the CPU cache)",
     )
