@@ -53,7 +53,8 @@ def test_chunks_split_examples_and_steps() -> None:
 
 
 def test_endpoint_rules_reuse_forward_values() -> None:
-    """Rules that evaluate α = 0 and α = 1 need no extra forward pass for the residual."""
+    """Rules that evaluate α = 0 and α = 1 need no extra forward pass for the residual; the
+    other rules evaluate the missing end points in the same model call as the path rows."""
     model = CountingModel(mlp())  # batch_size=None: no probe passes of "auto" in the count
     x = torch.randn(4, 10)
     pathattr.integrated_gradients(
@@ -64,12 +65,15 @@ def test_endpoint_rules_reuse_forward_values() -> None:
     pathattr.integrated_gradients(
         model, x, target=0, steps=9, rule="riemann_right", batch_size=None
     )
-    assert model.calls == [36, 4]  # F(x') only
+    assert model.calls == [40]  # F(x') only, in the same call
     model.calls.clear()
     pathattr.integrated_gradients(
         model, x, target=0, steps=9, rule="gausslegendre", batch_size=None
     )
-    assert model.calls == [36, 8]  # F(x) and F(x') in one forward
+    assert model.calls == [44]  # F(x) and F(x') ride along with the path rows
+    model.calls.clear()
+    pathattr.integrated_gradients(model, x, target=0, steps=9, rule="gausslegendre", batch_size=40)
+    assert model.calls == [36, 8]  # they would not fit the one call: a separate forward
 
 
 PEAK_SCRIPT = textwrap.dedent(

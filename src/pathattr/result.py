@@ -80,11 +80,11 @@ def completeness(
     attributions: tuple[torch.Tensor, ...], output: torch.Tensor, baseline_output: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Signed and relative completeness residuals per example."""
-    total = sum(a.detach().reshape(a.shape[0], -1).sum(1) for a in attributions)
-    assert isinstance(total, torch.Tensor)
+    parts = [a.detach().reshape(a.shape[0], -1).sum(1) for a in attributions]
+    total = parts[0] if len(parts) == 1 else torch.stack(parts).sum(0)
     diff = (output - baseline_output).detach()
     delta = total - diff
-    relative = delta.abs() / diff.abs().clamp_min(torch.finfo(diff.dtype).tiny)
+    relative = delta.abs().div_(diff.abs().clamp_min_(torch.finfo(diff.dtype).tiny))
     return delta, relative
 
 

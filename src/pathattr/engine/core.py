@@ -13,6 +13,7 @@ result is differentiable with respect to the model's parameters (attribution pri
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -98,12 +99,17 @@ def evaluate_rows(
 
 @dataclass
 class Integral:
-    """Σ_k w_k ∇F(γ(α_k)) ⊙ γ'(α_k) per example, with F at every row and evaluation counts."""
+    """Σ_k w_k ∇F(γ(α_k)) ⊙ γ'(α_k) per example, with F at every row and evaluation counts.
+
+    ``end_outputs`` holds F at the ``ends`` points handed to :func:`integrate` (``n`` values per
+    set, in the order given) when they were evaluated in the same model call, else None.
+    """
 
     sums: tuple[torch.Tensor, ...]
     row_outputs: torch.Tensor
     evaluations: torch.Tensor
     any_gradient: bool
+    end_outputs: torch.Tensor | None = None
 
 
 def integrate(
@@ -121,6 +127,7 @@ def integrate(
     progress: Any = None,
     keys: torch.Tensor | None = None,
     grid: int | None = None,
+    ends: tuple[tuple[torch.Tensor, ...], ...] | None = None,
 ) -> Integral:
     """Accumulate the weighted path integral over all rows (see the module docstring).
 
@@ -139,8 +146,15 @@ def integrate(
             everything fits in one model call, the points are then built by broadcasting and
             the weighted sum is a reshape and a sum instead of gathers and a scatter: the same
             numbers, a fixed cost that matters on small models.
+        ends: sets of points shaped like the inputs (e.g. ``(inputs, baselines)``) whose F the
+            caller needs for the completeness residual.  In the one-call grid layout their rows
+            ride along in the same forward pass with a zero cotangent (one model call instead
+            of two, which matters on small models) and come back as ``end_outputs``;
+            otherwise they are ignored and ``end_outputs`` is None.
     """
     total = int(rows.shape[0])
+    if ends is not None and batch_size is not None and batch_size < total + len(ends) * n_examples:
+        ends = None  # the end rows would push the one call past batch_size
     if (
         grid is not None
         and keys is None
@@ -150,8 +164,8 @@ def integrate(
         and total == n_examples * grid
     ):
         return _integrate_grid(
-            model, path, selector, rows, alphas[:grid], weights[:grid], n_examples=n_examples,
-            forward_args=forward_args, create_graph=create_graph, progress=progress,
+            model, path, selector, rows, alphas[:grid], weights, n_examples=n_examples,
+            forward_args=forward_args, create_graph=create_graph, progress=progress, ends=ends,
         )  # fmt: skip
     like = path.total_derivative() if path.constant_derivative else None
     template = (
@@ -216,39 +230,63 @@ def _integrate_grid(
     forward_args: tuple[Any, ...],
     create_graph: bool,
     progress: Any,
+    ends: tuple[tuple[torch.Tensor, ...], ...] | None = None,
 ) -> Integral:
-    """:func:`integrate` for a regular grid in one model call (``alphas``, ``weights``: k each).
+    """:func:`integrate` for a regular grid in one model call.
 
-    Only for paths with a constant γ' and a ``grid_points`` method (the straight line).
+    ``alphas``: the k nodes; ``weights``: one per row (n·k).  Only for paths with a constant γ'
+    and a ``grid_points`` method (the straight line).  The weights go into the backward pass as
+    the cotangent of each row's output, so the gradients come back already weighted and the
+    quadrature sum is a reshape and a sum.  Rows of ``ends`` are appended to the same forward
+    pass with a zero cotangent.
     """
     k = int(alphas.shape[0])
-    if create_graph:
-        points = tuple(
-            p if p.requires_grad else p.requires_grad_(True) for p in path.grid_points(alphas)
-        )
-    else:
-        with torch.no_grad():
-            points = tuple(p.requires_grad_(True) for p in path.grid_points(alphas))
-    extra = expand_forward_args(forward_args, n_examples, rows) if forward_args else ()
+    nk = n_examples * k
+    extra_sets = () if ends is None else ends
+    with torch.set_grad_enabled(create_graph):
+        points = path.grid_points(alphas, extra_sets)
+    points = tuple(p if p.requires_grad else p.requires_grad_(True) for p in points)
+    all_rows = rows if ends is None else _with_end_rows(rows, k, len(ends))
+    extra = expand_forward_args(forward_args, n_examples, all_rows) if forward_args else ()
     with torch.enable_grad():
         out = model(*points, *extra)
-        selected = selector(out, rows)
+        selected = selector(out, all_rows)
+        on_path = selected[:nk] if ends is not None else selected
         grads = torch.autograd.grad(
-            selected.sum(), points, create_graph=create_graph, allow_unused=True
-        )
+            torch.dot(on_path, weights.to(on_path.dtype)), points,
+            create_graph=create_graph, allow_unused=True,
+        )  # fmt: skip
     if progress is not None:
-        progress.update(int(rows.shape[0]))
+        progress.update(nk)
     sums = []
     for g, p in zip(grads, points):
         if g is None:
             g = torch.zeros_like(p)
-        g = g.reshape((n_examples, k) + tuple(g.shape[1:]))
-        w = weights.to(g.dtype).reshape((1, k) + (1,) * (g.dim() - 2))
-        sums.append((g * w).sum(1))
-    any_gradient = any(bool((s != 0).any()) for s in sums)
+        if ends is not None:
+            g = g[:nk]
+        sums.append(g.reshape((n_examples, k) + tuple(g.shape[1:])).sum(1))
+    any_gradient = any(bool(s.any()) for s in sums)
     sums = [s * d for s, d in zip(sums, path.total_derivative())]  # γ' is constant on this path
-    evaluations = torch.full((n_examples,), k, dtype=torch.long)
-    return Integral(tuple(sums), selected.detach(), evaluations, any_gradient)
+    evaluations = _evaluations(n_examples, k)
+    detached = selected.detach()
+    end_outputs = detached[nk:] if ends is not None else None
+    return Integral(tuple(sums), detached[:nk], evaluations, any_gradient, end_outputs)
+
+
+def _with_end_rows(rows: torch.Tensor, k: int, sets: int) -> torch.Tensor:
+    """``rows`` (example-major, ``k`` per example), then one row per example for each end set."""
+    examples = rows[::k]
+    return torch.cat([rows, *(examples,) * sets])
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_counts(n: int, k: int) -> torch.Tensor:
+    return torch.full((n,), k, dtype=torch.long)
+
+
+def _evaluations(n: int, k: int) -> torch.Tensor:
+    """``k`` evaluations for each of ``n`` examples (a fresh tensor the caller may keep)."""
+    return _cached_counts(n, k).clone() if n <= 1 << 16 else torch.full((n,), k, dtype=torch.long)
 
 
 def forward_select(

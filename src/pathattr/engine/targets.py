@@ -95,18 +95,19 @@ def make_selector(target: TargetLike, n_examples: int) -> Selector:
         )
     per_example = t
     # the range check needs only the extremes; finding them once saves two syncs per chunk
-    lo, hi = (int(t.min()), int(t.max())) if t.numel() else (0, 0)
+    lo, hi = (int(v) for v in torch.aminmax(t)) if t.numel() else (0, 0)
     on_device: dict[torch.device, torch.Tensor] = {}
 
     def select_tensor(out: torch.Tensor, ex: torch.Tensor) -> torch.Tensor:
         out = _first(out)
         _check_batch(out, ex)
-        flat = out.reshape(out.shape[0], -1)
-        _check_range(out, lo, hi)
-        if flat.device not in on_device:
-            on_device[flat.device] = per_example.to(flat.device)
-        idx = on_device[flat.device].index_select(0, ex.to(flat.device))
-        return flat.gather(1, idx[:, None])[:, 0]
+        flat = out if out.dim() == 2 else out.reshape(out.shape[0], -1)
+        if lo < 0 or hi >= flat.shape[1]:
+            _check_range(flat, lo, hi)
+        idx = on_device.get(flat.device)
+        if idx is None:
+            idx = on_device[flat.device] = per_example.to(flat.device)
+        return flat.gather(1, idx.index_select(0, ex)[:, None])[:, 0]
 
     return select_tensor
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any, Union
@@ -19,8 +20,12 @@ class TrainingModeWarning(UserWarning):
     """The model is in training mode with layers whose output depends on the mode."""
 
 
-def as_tuple(inputs: Any, name: str = "inputs") -> tuple[torch.Tensor, ...]:
-    """Inputs as a non-empty tuple of tensors with a common batch dimension."""
+def as_tuple(inputs: Any, name: str = "inputs", *, finite: bool = True) -> tuple[torch.Tensor, ...]:
+    """Inputs as a non-empty tuple of tensors with a common batch dimension.
+
+    ``finite=False`` skips the NaN/inf check, for callers that run the cheaper combined
+    :func:`check_finite_paths` instead.
+    """
     tup = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     if not tup:
         raise ValueError(f"{name}: expected a tensor or a non-empty tuple of tensors, got nothing")
@@ -36,7 +41,8 @@ def as_tuple(inputs: Any, name: str = "inputs") -> tuple[torch.Tensor, ...]:
                 "token ids cannot be interpolated; attribute at the embedding layer instead "
                 "(pass the embeddings as inputs, e.g. `inputs_embeds` for transformers)"
             )
-        _check_finite(t, label)
+        if finite:
+            _check_finite(t, label)
     n = tup[0].shape[0]
     for i, t in enumerate(tup[1:], 1):
         if t.shape[0] != n:
@@ -53,9 +59,16 @@ def _check_finite(t: torch.Tensor, label: str) -> None:
 
 
 def as_baselines(
-    baselines: BaselineLike, inputs: tuple[torch.Tensor, ...], name: str = "baselines"
+    baselines: BaselineLike,
+    inputs: tuple[torch.Tensor, ...],
+    name: str = "baselines",
+    *,
+    finite: bool = True,
 ) -> tuple[torch.Tensor, ...]:
-    """Baselines expanded to the inputs' shapes: None (zeros), a scalar, a tensor or a tuple."""
+    """Baselines expanded to the inputs' shapes: None (zeros), a scalar, a tensor or a tuple.
+
+    ``finite=False`` skips the NaN/inf check (see :func:`check_finite_paths`).
+    """
     if baselines is None:
         return tuple(torch.zeros_like(x) for x in inputs)
     if isinstance(baselines, (tuple, list)) and not _is_number_list(baselines):
@@ -64,7 +77,7 @@ def as_baselines(
                 f"{name}: expected {len(inputs)} baselines (one per input), got {len(baselines)}"
             )
         return tuple(
-            _one_baseline(b, x, f"{name}[{i}]" if len(inputs) > 1 else name)
+            _one_baseline(b, x, f"{name}[{i}]" if len(inputs) > 1 else name, finite)
             for i, (b, x) in enumerate(zip(baselines, inputs))
         )
     if len(inputs) > 1 and isinstance(baselines, torch.Tensor) and baselines.dim() > 0:
@@ -72,20 +85,41 @@ def as_baselines(
             f"{name}: the model has {len(inputs)} inputs; expected a tuple of {len(inputs)} "
             "baselines or a scalar, got one tensor"
         )
-    return tuple(_one_baseline(baselines, x, name) for x in inputs)
+    return tuple(_one_baseline(baselines, x, name, finite) for x in inputs)
+
+
+def check_finite_paths(
+    inputs: tuple[torch.Tensor, ...],
+    baselines: tuple[torch.Tensor, ...],
+    diffs: tuple[torch.Tensor, ...],
+    names: tuple[str, str] = ("inputs", "baselines"),
+) -> None:
+    """Raise if an input or baseline holds NaN or inf, with one reduction in the common case.
+
+    ``diffs`` are x − x' (computed anyway for the path): a NaN or inf in x or x' makes x − x'
+    non-finite, and so its sum.  Only then (or when the sum of finite values overflows) are the
+    tensors checked one by one, to name the argument.
+    """
+    total = diffs[0].sum() if len(diffs) == 1 else sum(d.sum() for d in diffs)
+    if math.isfinite(float(total)):
+        return
+    multi = len(inputs) > 1
+    for i, (x, b) in enumerate(zip(inputs, baselines)):
+        _check_finite(x, f"{names[0]}[{i}]" if multi else names[0])
+        _check_finite(b, f"{names[1]}[{i}]" if multi else names[1])
 
 
 def _is_number_list(v: Sequence[Any]) -> bool:
     return False
 
 
-def _one_baseline(b: Any, x: torch.Tensor, label: str) -> torch.Tensor:
+def _one_baseline(b: Any, x: torch.Tensor, label: str, finite: bool = True) -> torch.Tensor:
     if b is None:
         return torch.zeros_like(x)
     if isinstance(b, (int, float)) and not isinstance(b, bool):
-        out = torch.full_like(x, float(b))
-        _check_finite(out[:1], label)
-        return out
+        if not math.isfinite(float(b)):
+            raise ValueError(f"{label}: expected finite values, got {b!r}")
+        return torch.full_like(x, float(b))
     if not isinstance(b, torch.Tensor):
         raise TypeError(f"{label}: expected None, a number or a tensor, got {type(b).__name__}")
     if not b.dtype.is_floating_point:
@@ -101,7 +135,8 @@ def _one_baseline(b: Any, x: torch.Tensor, label: str) -> torch.Tensor:
             f"(one baseline for all, {tuple(x.shape[1:])} or (1, ...), or one per example), "
             f"got shape {tuple(b.shape)}"
         ) from None
-    _check_finite(b, label)
+    if finite:
+        _check_finite(b, label)
     return out.contiguous()
 
 

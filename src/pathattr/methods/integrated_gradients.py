@@ -19,6 +19,7 @@ never rescaled away.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ from pathattr.engine.validate import (
     ZeroGradientWarning,
     as_baselines,
     as_tuple,
+    check_finite_paths,
     warn_training_mode,
 )
 from pathattr.paths.straight import StraightLine
@@ -101,32 +103,28 @@ def integrated_gradients(
             warn_tol=warn_tol, progress=progress,
         )  # fmt: skip
     single = isinstance(inputs, torch.Tensor)
-    xs = as_tuple(inputs)
-    bs = as_baselines(baselines, xs)
+    xs = as_tuple(inputs, finite=False)
+    bs = as_baselines(baselines, xs, finite=False)
     fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
     nodes = quadrature(rule, steps)
     n = xs[0].shape[0]
     selector = make_selector(target, n)
     warn_training_mode(model)
-
-    device = xs[0].device
-    k = nodes.alphas.shape[0]
-    rows = torch.arange(n, device=device).repeat_interleave(k)
-    # nodes and weights in the inputs' precision: no per-chunk casts on the hot path
-    dtype = xs[0].dtype
-    alphas = torch.tensor(nodes.alphas, device=device, dtype=dtype).repeat(n)
-    weights = torch.tensor(nodes.weights, device=device, dtype=dtype).repeat(n)
-
     path = _path(xs, bs, multiply_by_inputs)
+    check_finite_paths(xs, bs, path.diffs)
+
+    k = nodes.alphas.shape[0]
+    rows, alphas, weights = _node_tensors(rule, k, n, xs[0].dtype, xs[0].device)
     batch_size = resolve_batch_size(
         batch_size, model, path, selector, rows, alphas, n_examples=n, forward_args=fargs
     )
+    end_sets = _missing_ends(rule, k, xs, bs)
     bar = progress_bar(n * k, progress, desc="integrated gradients")
     try:
         result = integrate(
             model, path, selector, rows, alphas, weights, n_examples=n,
             forward_args=fargs, batch_size=batch_size, create_graph=create_graph, progress=bar,
-            grid=k,
+            grid=k, ends=end_sets,
         )  # fmt: skip
     finally:
         bar.close()
@@ -134,7 +132,13 @@ def integrated_gradients(
     per_example = result.row_outputs.reshape(n, k)
     output = _endpoint(nodes.alphas, 1.0, per_example)
     base_output = _endpoint(nodes.alphas, 0.0, per_example)
-    if output is None and base_output is None:
+    if result.end_outputs is not None:
+        got = result.end_outputs
+        if output is None:
+            output, got = got[:n], got[n:]
+        if base_output is None:
+            base_output = got[:n]
+    elif output is None and base_output is None:
         # one forward over [x; x'] instead of two calls: the overhead matters on small models
         both = tuple(torch.cat([x, b]) for x, b in zip(xs, bs))
         both_args = tuple(_twice(a, n) for a in fargs)
@@ -189,6 +193,51 @@ def _path(
     return StraightLine(xs, bs) if multiply else _AveragedGradientPath(xs, bs)
 
 
+#: node tensors are cached up to this many rows (a few hundred kB); larger runs build them
+_CACHED_ROWS = 1 << 16
+
+
+def _node_tensors(
+    rule: str, k: int, n: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Example index, α and weight of every row (example-major), in the inputs' precision.
+
+    Building them is a handful of small tensor operations: a visible share of a sub-millisecond
+    call, so the common sizes are cached (the tensors are never written to).
+    """
+    if n * k <= _CACHED_ROWS:
+        return _cached_node_tensors(rule, k, n, dtype, device)
+    return _build_node_tensors(rule, k, n, dtype, device)
+
+
+def _build_node_tensors(
+    rule: str, k: int, n: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    nodes = quadrature(rule, k)
+    rows = torch.arange(n, device=device).repeat_interleave(k)
+    alphas = torch.tensor(nodes.alphas, device=device, dtype=dtype).repeat(n)
+    weights = torch.tensor(nodes.weights, device=device, dtype=dtype).repeat(n)
+    return rows, alphas, weights
+
+
+_cached_node_tensors = functools.lru_cache(maxsize=64)(_build_node_tensors)
+
+
+def _missing_ends(
+    rule: str, k: int, xs: tuple[torch.Tensor, ...], bs: tuple[torch.Tensor, ...]
+) -> tuple[tuple[torch.Tensor, ...], ...] | None:
+    """The end points whose F the rule's nodes do not give: x (α = 1), then x' (α = 0)."""
+    start, end = _includes_ends(rule, k)
+    sets = (() if end else (xs,)) + (() if start else (bs,))
+    return sets or None
+
+
+@functools.lru_cache(maxsize=256)
+def _includes_ends(rule: str, k: int) -> tuple[bool, bool]:
+    nodes = quadrature(rule, k)
+    return nodes.includes_start, nodes.includes_end
+
+
 def _twice(arg: Any, n: int) -> Any:
     if isinstance(arg, torch.Tensor) and arg.dim() > 0 and arg.shape[0] == n:
         return torch.cat([arg, arg])
@@ -205,5 +254,7 @@ def _stacked(selector: Any, n: int) -> Any:
 
 
 def _endpoint(alphas: Any, at: float, per_example: torch.Tensor) -> torch.Tensor | None:
+    if not (alphas[0] == at or alphas[-1] == at):  # the rules' nodes are sorted
+        return None
     hits = (alphas == at).nonzero()[0]
-    return per_example[:, int(hits[0])].clone() if hits.size else None
+    return per_example[:, int(hits[0])].clone()

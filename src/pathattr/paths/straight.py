@@ -30,13 +30,23 @@ class StraightLine:
             out.append(torch.addcmul(b.index_select(0, rows), a, d.index_select(0, rows)))
         return tuple(out)
 
-    def grid_points(self, alphas: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """γ at the same nodes ``alphas`` (k) for every example: (n·k, ...) rows, example-major."""
+    def grid_points(
+        self,
+        alphas: torch.Tensor,
+        extra: tuple[tuple[torch.Tensor, ...], ...] = (),
+    ) -> tuple[torch.Tensor, ...]:
+        """γ at the same nodes ``alphas`` (k) for every example: (n·k, ...) rows, example-major.
+
+        Each set in ``extra`` (a tuple of tensors shaped like the inputs, e.g. the inputs and
+        the baselines themselves) is appended after the path rows, written into the same
+        buffer so the model sees one batch.
+        """
         out = []
-        for b, d in zip(self.baselines, self.diffs):
+        for i, (b, d) in enumerate(zip(self.baselines, self.diffs)):
             a = alphas.to(d.dtype).reshape((1, -1) + (1,) * (d.dim() - 1))
-            pts = torch.addcmul(b.unsqueeze(1), a, d.unsqueeze(1))
-            out.append(pts.reshape((-1,) + tuple(d.shape[1:])))
+            pts = torch.addcmul(b.unsqueeze(1), a, d.unsqueeze(1)).reshape((-1,) + d.shape[1:])
+            # one cat is cheaper than writing into a preallocated buffer (fewer small ops)
+            out.append(torch.cat([pts, *(e[i] for e in extra)]) if extra else pts)
         return tuple(out)
 
     def derivatives(
