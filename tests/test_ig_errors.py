@@ -37,6 +37,36 @@ def test_non_finite_inputs_and_baselines(model, bad) -> None:
         pathattr.integrated_gradients(model, torch.randn(2, 10), b, target=0)
 
 
+def test_non_finite_check_names_the_input_of_a_tuple(two_input) -> None:
+    img, vec = torch.rand(2, 1, 6, 6), torch.randn(2, 3)
+    bvec = torch.zeros(2, 3)
+    bvec[1, 2] = float("inf")
+    with pytest.raises(ValueError, match=r"baselines\[1\]: expected finite values, got 1 NaN"):
+        pathattr.integrated_gradients(
+            two_input, (img, vec), (torch.zeros_like(img), bvec), target=0,
+            forward_args=(torch.ones(2),),
+        )  # fmt: skip
+    x = torch.full((2, 10), float("inf"))
+    with pytest.raises(ValueError, match="inputs: expected finite values, got 20 NaN"):
+        pathattr.integrated_gradients(model_10(), x, x, target=0)  # x - x' = NaN everywhere
+
+
+def test_huge_finite_inputs_are_not_flagged() -> None:
+    """The one-reduction finiteness check overflows on huge values; the exact check decides."""
+    x = torch.full((2, 10), 3e38)
+    res = pathattr.integrated_gradients(model_10(), x, -x, target=0, steps=4, warn_tol=0)
+    assert res.attributions.shape == (2, 10)
+
+
+def model_10() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(10, 4)).eval()
+
+
+def test_nan_scalar_baseline(model) -> None:
+    with pytest.raises(ValueError, match="baselines: expected finite values, got nan"):
+        pathattr.integrated_gradients(model, torch.randn(2, 10), float("nan"), target=0)
+
+
 def test_integer_inputs_point_to_embeddings() -> None:
     emb = torch.nn.Embedding(20, 4)
     with pytest.raises(TypeError, match="inputs: expected a floating-point tensor.*embedding"):
