@@ -13,7 +13,6 @@ result is differentiable with respect to the model's parameters (attribution pri
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -267,7 +266,7 @@ def _integrate_grid(
         sums.append(g.reshape((n_examples, k) + tuple(g.shape[1:])).sum(1))
     any_gradient = any(bool(s.any()) for s in sums)
     sums = [s * d for s, d in zip(sums, path.total_derivative())]  # γ' is constant on this path
-    evaluations = _evaluations(n_examples, k)
+    evaluations = torch.full((n_examples,), k, dtype=torch.long)
     detached = selected.detach()
     end_outputs = detached[nk:] if ends is not None else None
     return Integral(tuple(sums), detached[:nk], evaluations, any_gradient, end_outputs)
@@ -277,16 +276,6 @@ def _with_end_rows(rows: torch.Tensor, k: int, sets: int) -> torch.Tensor:
     """``rows`` (example-major, ``k`` per example), then one row per example for each end set."""
     examples = rows[::k]
     return torch.cat([rows, *(examples,) * sets])
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_counts(n: int, k: int) -> torch.Tensor:
-    return torch.full((n,), k, dtype=torch.long)
-
-
-def _evaluations(n: int, k: int) -> torch.Tensor:
-    """``k`` evaluations for each of ``n`` examples (a fresh tensor the caller may keep)."""
-    return _cached_counts(n, k).clone() if n <= 1 << 16 else torch.full((n,), k, dtype=torch.long)
 
 
 def forward_select(
