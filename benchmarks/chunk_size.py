@@ -3,7 +3,7 @@
 For each model the same inputs, baselines, targets and Gauss-Legendre steps go to
 ``pathattr.integrated_gradients`` with ``batch_size`` = None (one pass), several fixed chunk
 sizes, and ``"auto"`` (the default: fit a quarter of free memory, and on the CPU also the
-last-level cache, never below 8 rows); and to Captum's ``IntegratedGradients.attribute`` with
+cache budget of ``memory.cpu_cache_bytes``, never below 8 rows); and to Captum's ``IntegratedGradients.attribute`` with
 its default (``internal_batch_size=None``: all N x steps rows at once).  One process, runs
 interleaved, median of ``--repeats`` after a warm-up.  The *MB* column is the chunk's saved
 activations (rows x bytes autograd keeps per row, measured by the probe).
@@ -128,7 +128,7 @@ def main() -> int:
     head = (
         "# Rows per model call on the CPU\n\n"
         f"Command: `OMP_NUM_THREADS={torch.get_num_threads()} python benchmarks/chunk_size.py`  \n"
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, last-level cache "
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, chunk cache budget "
         f"{memory.cpu_cache_bytes() / 2**20:.0f} MiB; torch {torch.__version__}. "
         f"Median of {args.repeats} interleaved runs after a warm-up.\n\n"
         "*MB*: saved activations of one chunk (rows per call x bytes autograd keeps per row). "

@@ -11,7 +11,11 @@ For every model the same N inputs, baselines, targets, rule (Gauss-Legendre) and
 Each (model, variant) runs in its own spawned child process, so the peak resident memory
 (``VmHWM``, reset after the set-up) belongs to that run alone; the child's resident memory
 after building the model and inputs is subtracted.  Wall time is the median of ``repeats``
-runs after warm-ups.  ``--device cuda`` runs the same on a GPU (peak = allocator peak).
+runs after warm-ups.  For the small models the wall times come from one more process that
+times every variant interleaved (round r runs all of them, order rotated by r) and the ratio
+is the median over rounds of time / ideal time *of the same round*: on a shared virtual
+machine whose speed drifts, variants timed one after another in separate processes saw
+different machines (the same code read 1.0x-1.6x the ideal from run to run).  ``--device cuda`` runs the same on a GPU (peak = allocator peak).
 Gradient rows: rows evaluated with a backward pass; extra forward rows: the F(x), F(x') passes
 needed for the completeness delta (Captum always does 2N; pathattr does them for rules without
 end points, as Gauss-Legendre).
@@ -146,6 +150,7 @@ class Spec:
     warmups: int = 3
     threads: int = 1
     device: str = "cpu"
+    interleave: bool = False  # time all variants interleaved in one process (small models)
 
 
 def build(
@@ -211,6 +216,86 @@ def _current_rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def make_runner(
+    variant: str,
+    m: nn.Module,
+    xs: tuple[torch.Tensor, ...],
+    bs: tuple[torch.Tensor, ...],
+    targets: torch.Tensor,
+    spec: dict[str, Any],
+    dev: torch.device,
+) -> Any:
+    """The timed closure of one variant: returns (attributions, delta, gradient rows)."""
+    from captum.attr import IntegratedGradients
+
+    import pathattr
+    from pathattr.quadrature import quadrature
+
+    steps = spec["steps"]
+    rule = quadrature("gausslegendre", steps)
+    if variant == "ideal":
+        alphas = torch.tensor(rule.alphas, dtype=torch.float32, device=dev)
+        rows_t = torch.cat([targets.repeat_interleave(steps)])
+        points = tuple(
+            (b.repeat_interleave(steps, 0)
+             + alphas.repeat(x.shape[0]).reshape((-1,) + (1,) * (x.dim() - 1))
+             * (x - b).repeat_interleave(steps, 0)).detach()
+            for x, b in zip(xs, bs)
+        )  # fmt: skip
+
+        def run() -> tuple[Any, Any, int]:
+            pts = tuple(p.requires_grad_(True) for p in points)
+            out = m(*pts)
+            sel = out.gather(1, rows_t.reshape(-1, 1)).sum()
+            grads = torch.autograd.grad(sel, pts)
+            return None, float("nan"), grads[0].shape[0]
+    elif variant == "floor":
+        # The cheapest complete IG one can write by hand for this one case (one tensor
+        # input, int targets, everything in one pass): build the rows by broadcasting, one
+        # forward + backward, one forward over [x; x'] for the delta.  No argument checks,
+        # no chunking, no generality: what any IG with a completeness check must pay.
+        k_alphas = torch.tensor(rule.alphas, dtype=torch.float32, device=dev)
+        k_weights = torch.tensor(rule.weights, dtype=torch.float32, device=dev)
+        t_rows = targets.repeat_interleave(steps).reshape(-1, 1)
+        t_ends = torch.cat([targets, targets]).reshape(-1, 1)
+
+        def run() -> tuple[Any, Any, int]:
+            x, b = xs[0], bs[0]
+            d = x - b
+            shape = (-1, steps) + (1,) * (x.dim() - 1)
+            pts = torch.addcmul(b.unsqueeze(1), k_alphas.reshape(shape), d.unsqueeze(1))
+            pts = pts.reshape((-1,) + tuple(x.shape[1:])).requires_grad_(True)
+            (g,) = torch.autograd.grad(m(pts).gather(1, t_rows).sum(), pts)
+            g = g.reshape((x.shape[0], steps) + tuple(x.shape[1:]))
+            attr = (g * k_weights.reshape(shape)).sum(1) * d
+            with torch.no_grad():
+                ends = m(torch.cat([x, b])).gather(1, t_ends)[:, 0]
+            diff = ends[: x.shape[0]] - ends[x.shape[0] :]
+            delta = attr.reshape(x.shape[0], -1).sum(1) - diff
+            return attr, float((delta.abs() / diff.abs()).max()), x.shape[0] * steps
+    elif variant == "captum":
+        ig = IntegratedGradients(m)
+
+        def run() -> tuple[Any, Any, int]:
+            attr, delta = ig.attribute(
+                xs if len(xs) > 1 else xs[0], bs if len(bs) > 1 else bs[0], target=targets,
+                n_steps=steps, method="gausslegendre", return_convergence_delta=True,
+            )  # fmt: skip
+            return attr, delta, spec["n"] * steps
+    else:
+        # default: the library default (batch_size="auto"); none: one pass, no probe
+        chunk: Any = {"pathattr": "auto", "pathattr_none": None}.get(variant, spec["chunk"])
+
+        def run() -> tuple[Any, Any, int]:
+            res = pathattr.integrated_gradients(
+                m, xs if len(xs) > 1 else xs[0], bs if len(bs) > 1 else bs[0], targets,
+                steps=steps, rule="gausslegendre", batch_size=chunk, warn_tol=float("inf"),
+            )  # fmt: skip
+            return res.attributions, float(res.relative_delta.max()), res.total_evaluations
+
+    return run
+
+
 def child(name: str, variant: str, spec: dict[str, Any], size: int, q: Any) -> None:
     """Run one (model, variant) measurement and put a result dict on ``q``."""
     try:
@@ -221,72 +306,7 @@ def child(name: str, variant: str, spec: dict[str, Any], size: int, q: Any) -> N
         m = m.to(dev)
         xs, bs = tuple(x.to(dev) for x in xs), tuple(b.to(dev) for b in bs)
         targets = targets.to(dev)
-        steps = spec["steps"]
-        from captum.attr import IntegratedGradients
-
-        import pathattr
-        from pathattr.quadrature import quadrature
-
-        rule = quadrature("gausslegendre", steps)
-        if variant == "ideal":
-            alphas = torch.tensor(rule.alphas, dtype=torch.float32, device=dev)
-            rows_t = torch.cat([targets.repeat_interleave(steps)])
-            points = tuple(
-                (b.repeat_interleave(steps, 0)
-                 + alphas.repeat(x.shape[0]).reshape((-1,) + (1,) * (x.dim() - 1))
-                 * (x - b).repeat_interleave(steps, 0)).detach()
-                for x, b in zip(xs, bs)
-            )  # fmt: skip
-
-            def run() -> tuple[Any, Any, int]:
-                pts = tuple(p.requires_grad_(True) for p in points)
-                out = m(*pts)
-                sel = out.gather(1, rows_t.reshape(-1, 1)).sum()
-                grads = torch.autograd.grad(sel, pts)
-                return None, float("nan"), grads[0].shape[0]
-        elif variant == "floor":
-            # The cheapest complete IG one can write by hand for this one case (one tensor
-            # input, int targets, everything in one pass): build the rows by broadcasting, one
-            # forward + backward, one forward over [x; x'] for the delta.  No argument checks,
-            # no chunking, no generality: what any IG with a completeness check must pay.
-            k_alphas = torch.tensor(rule.alphas, dtype=torch.float32, device=dev)
-            k_weights = torch.tensor(rule.weights, dtype=torch.float32, device=dev)
-            t_rows = targets.repeat_interleave(steps).reshape(-1, 1)
-            t_ends = torch.cat([targets, targets]).reshape(-1, 1)
-
-            def run() -> tuple[Any, Any, int]:
-                x, b = xs[0], bs[0]
-                d = x - b
-                shape = (-1, steps) + (1,) * (x.dim() - 1)
-                pts = torch.addcmul(b.unsqueeze(1), k_alphas.reshape(shape), d.unsqueeze(1))
-                pts = pts.reshape((-1,) + tuple(x.shape[1:])).requires_grad_(True)
-                (g,) = torch.autograd.grad(m(pts).gather(1, t_rows).sum(), pts)
-                g = g.reshape((x.shape[0], steps) + tuple(x.shape[1:]))
-                attr = (g * k_weights.reshape(shape)).sum(1) * d
-                with torch.no_grad():
-                    ends = m(torch.cat([x, b])).gather(1, t_ends)[:, 0]
-                diff = ends[: x.shape[0]] - ends[x.shape[0] :]
-                delta = attr.reshape(x.shape[0], -1).sum(1) - diff
-                return attr, float((delta.abs() / diff.abs()).max()), x.shape[0] * steps
-        elif variant == "captum":
-            ig = IntegratedGradients(m)
-
-            def run() -> tuple[Any, Any, int]:
-                attr, delta = ig.attribute(
-                    xs if len(xs) > 1 else xs[0], bs if len(bs) > 1 else bs[0], target=targets,
-                    n_steps=steps, method="gausslegendre", return_convergence_delta=True,
-                )  # fmt: skip
-                return attr, delta, spec["n"] * steps
-        else:
-            # default: the library default (batch_size="auto"); none: one pass, no probe
-            chunk: Any = {"pathattr": "auto", "pathattr_none": None}.get(variant, spec["chunk"])
-
-            def run() -> tuple[Any, Any, int]:
-                res = pathattr.integrated_gradients(
-                    m, xs if len(xs) > 1 else xs[0], bs if len(bs) > 1 else bs[0], targets,
-                    steps=steps, rule="gausslegendre", batch_size=chunk, warn_tol=float("inf"),
-                )  # fmt: skip
-                return res.attributions, float(res.relative_delta.max()), res.total_evaluations
+        run = make_runner(variant, m, xs, bs, targets, spec, dev)
 
         base_rss = _current_rss_mb()
         _reset_peak()
@@ -329,6 +349,54 @@ def child(name: str, variant: str, spec: dict[str, Any], size: int, q: Any) -> N
         q.put(dict(name=name, variant=variant, error=f"{e!r}\n{traceback.format_exc()}"))
 
 
+def timing_child(name: str, variants: list[str], spec: dict[str, Any], size: int, q: Any) -> None:
+    """Time all ``variants`` in one process, interleaved: round r runs every variant once, in an
+    order rotated by r.  On a shared (virtual) machine the speed drifts over seconds; variants
+    timed in separate processes one after another see different machines, variants timed in
+    the same round see the same one.  Puts {variant: median time} and {variant: median over
+    rounds of time / ideal time of that round} on ``q``."""
+    try:
+        torch.set_num_threads(spec["threads"])
+        m, xs, bs, targets, _ = build(name, spec["n"], size)
+        dev = torch.device(spec["device"])
+        m = m.to(dev)
+        xs, bs = tuple(x.to(dev) for x in xs), tuple(b.to(dev) for b in bs)
+        runs = {v: make_runner(v, m, xs, bs, targets.to(dev), spec, dev) for v in variants}
+        for fn in runs.values():
+            for _ in range(spec["warmups"]):
+                fn()
+        times: dict[str, list[float]] = {v: [] for v in variants}
+        for r in range(spec["repeats"]):
+            order = variants[r % len(variants) :] + variants[: r % len(variants)]
+            for v in order:
+                t0 = time.perf_counter()
+                runs[v]()
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                times[v].append(time.perf_counter() - t0)
+        ratios = {
+            v: statistics.median(t / i for t, i in zip(times[v], times["ideal"])) for v in variants
+        }
+        q.put(dict(times={v: statistics.median(t) for v, t in times.items()}, ratios=ratios))
+    except Exception as e:  # report, do not hang the parent
+        import traceback
+
+        q.put(dict(error=f"{e!r}\n{traceback.format_exc()}"))
+
+
+def measure_interleaved(name: str, variants: list[str], spec: Spec, size: int) -> dict[str, Any]:
+    """Run ``timing_child`` in a fresh spawned process and return its result."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=timing_child, args=(name, variants, spec.__dict__, size, q))
+    p.start()
+    res: dict[str, Any] = q.get()
+    p.join()
+    if res.get("error"):
+        raise RuntimeError(f"{name}/interleaved timing failed:\n{res['error']}")
+    return res
+
+
 def measure(name: str, variant: str, spec: Spec, size: int) -> dict[str, Any]:
     """Run ``child`` in a fresh spawned process and return its result."""
     ctx = mp.get_context("spawn")
@@ -362,18 +430,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.quick:
         specs = {
-            "mlp": Spec("mlp", 16, 50, 10, None),
-            "cnn": Spec("cnn", 16, 50, 10, None),
-            "multi": Spec("multi", 16, 50, 10, None),
+            "mlp": Spec("mlp", 16, 50, 10, None, interleave=True),
+            "cnn": Spec("cnn", 16, 50, 10, None, interleave=True),
+            "multi": Spec("multi", 16, 50, 10, None, interleave=True),
             "resnet18": Spec("resnet18", 2, 32, 1, 16, warmups=1, threads=2),
             "effnet": Spec("effnet", 1, 16, 1, 8, warmups=1, threads=2),
         }
         size = 64
     else:
         specs = {
-            "mlp": Spec("mlp", 16, 50, 301, None, warmups=30),
-            "cnn": Spec("cnn", 16, 50, 61, None, warmups=10),
-            "multi": Spec("multi", 16, 50, 201, None, warmups=30),
+            "mlp": Spec("mlp", 16, 50, 301, None, warmups=30, interleave=True),
+            "cnn": Spec("cnn", 16, 50, 61, None, warmups=10, interleave=True),
+            "multi": Spec("multi", 16, 50, 201, None, warmups=30, interleave=True),
             "resnet18": Spec("resnet18", 4, 128, 2, 64, warmups=1, threads=2),
             "effnet": Spec("effnet", 4, 32, 3, 16, warmups=1, threads=2),
         }
@@ -389,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
         variants = (["floor"] if name != "multi" else []) + variants  # floor: one input only
         variants += ["pathattr_chunked"] if spec.chunk else []
         results = {v: measure(name, v, spec, size) for v in variants}
+        interleaved = None
+        if spec.interleave:
+            # wall times from one process, interleaved (peak memory and deltas stay per process)
+            interleaved = measure_interleaved(name, ["ideal", *variants], spec, size)
+            ideal["time"] = interleaved["times"]["ideal"]
         labels = {
             "pathattr": "pathattr (default batch_size='auto')",
             "pathattr_none": "pathattr (batch_size=None)",
@@ -402,7 +475,9 @@ def main(argv: list[str] | None = None) -> int:
                 dict(
                     model=r["desc"], n=spec.n, steps=spec.steps, variant=labels.get(v, v) + chunk,
                     threads=spec.threads,
-                    time=r["time"], ideal=ideal["time"], ratio=r["time"] / ideal["time"],
+                    time=interleaved["times"][v] if interleaved else r["time"],
+                    ideal=ideal["time"],
+                    ratio=interleaved["ratios"][v] if interleaved else r["time"] / ideal["time"],
                     evals=r["evals"], peak=r["peak_mb"], ideal_peak=ideal["peak_mb"], rel=r["rel"],
                     agree=agreement(r["attr"], results["captum"]["attr"]) if v != "captum" else 0.0,
                 )

@@ -18,7 +18,7 @@ Optionally ``torch.softmax`` / ``F.softmax`` get the *segment-averaged* Jacobian
 which keeps panel completeness exact for a softmax-probability head ("head (b)"); without it
 the softmax uses its midpoint Jacobian ("head (a)").
 
-Run (about 25 minutes on one core; references are cached in /tmp/exp/refs)::
+Run (about 25 minutes on one core in total; references are cached in /tmp/exp/refs)::
 
     PYTHONPATH=/tmp/exp/pylib OMP_NUM_THREADS=1 taskset -c 1 \\
         .venv/bin/python experiments/secant_panels.py [--skip digits,minilm,effnet]
@@ -102,6 +102,8 @@ class SecantMode(TorchFunctionMode):
         t, w = roots_legendre(head_nodes)
         self.t, self.w = 0.5 * (t + 1), 0.5 * w
         self.calls: dict[str, int] = {}
+        #: per intercepted call, per midpoint row: (‖y_m − (y_a + y_b)/2‖₁, ‖y_b − y_a‖₁)
+        self.defects: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def __torch_function__(
         self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Any = None
@@ -140,6 +142,9 @@ class SecantMode(TorchFunctionMode):
             dz = zr - zl
             ok = dz.abs() > 1e-12 * (1.0 + torch.maximum(zl.abs(), zr.abs()))
             sec = (ye[self.right] - ye[self.left]) / torch.where(ok, dz, torch.ones_like(dz))
+            ym = y[e:].double().flatten(1)
+            yl, yr = ye[self.left].flatten(1), ye[self.right].flatten(1)
+            self.defects.append(((ym - 0.5 * (yl + yr)).abs().sum(1), (yr - yl).abs().sum(1)))
         if not z.requires_grad:
             return y
         with torch.enable_grad():  # the derivative at the midpoint where the secant is 0/0
@@ -420,16 +425,140 @@ def adaptive_ig(
     }
 
 
-TOLS = (0.3, 0.2, 0.1, 0.05, 0.03, 0.02, 0.01, 0.007, 0.005, 0.003, 0.002, 0.001, 5e-4, 2e-4)
+def forward_defects(
+    case: B.Case, ex: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forward-only probe of panels: per panel and intercepted activation call l, the curvature
+    defect d_l = ‖y_l(mid) − (y_l(a) + y_l(b))/2‖₁ and the variation v_l = ‖y_l(b) − y_l(a)‖₁.
+
+    Returns two (K, L) arrays.  No backward pass is run (rows: edges + midpoints, no grad).
+    """
+    x, base, n = case.inputs, case.baselines, case.inputs.shape[0]
+    per = max(1, (case.batch_size or 4096) // 2)
+    dd, vv = [], []
+    for s in range(0, len(ex), per):
+        e_, a_, b_ = ex[s : s + per], lo[s : s + per], hi[s : s + per]
+        keys = sorted(set(zip(e_.tolist(), a_.tolist())) | set(zip(e_.tolist(), b_.tolist())))
+        where = {k: i for i, k in enumerate(keys)}
+        left = torch.tensor([where[(int(i), float(a))] for i, a in zip(e_, a_)])
+        right = torch.tensor([where[(int(i), float(b))] for i, b in zip(e_, b_)])
+        row_ex = torch.tensor([k[0] for k in keys] + e_.tolist())
+        alphas = [k[1] for k in keys] + (0.5 * (a_ + b_)).tolist()
+        row_al = torch.tensor(alphas, dtype=torch.float64)
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        pts = (base[row_ex].double() + row_al.view(shape) * (x - base)[row_ex].double()).to(x.dtype)
+        fargs = tuple(
+            a[row_ex] if isinstance(a, torch.Tensor) and a.dim() >= 1 and a.shape[0] == n else a
+            for a in case.forward_args
+        )
+        mode = SecantMode(len(row_ex), len(keys), left, right)
+        with torch.no_grad(), mode:
+            case.forward(pts, *fargs)
+        dd.append(torch.stack([d for d, _ in mode.defects], 1).numpy())
+        vv.append(torch.stack([v for _, v in mode.defects], 1).numpy())
+    return np.concatenate(dd), np.concatenate(vv)
+
+
+def pilot_ig(
+    case: B.Case, tol: float, head: str, max_panels: int = 2048, indicator: str = "sum"
+) -> dict[str, Any]:
+    """Forward-only pilot, then secant panels: no backward row is spent on the estimate.
+
+    Every example starts with the panel [0, 1].  A panel's indicator is
+    I_p = Σ_l d_l,p / V_l with the curvature defects d_l,p of :func:`forward_defects` and
+    V_l = Σ_p v_l,p the (discretised) total variation of activation layer l along the path; an
+    example's estimate is Σ_p I_p (zero for a path on which every unit is affine, where the rule
+    is exact).  ``indicator="pairs"``: I_p = Σ_{l<m} r_l r_m with r_l = d_l,p / V_l (a panel
+    on which only one layer bends is also integrated exactly).  While the estimate exceeds
+    ``tol`` the fewest largest-indicator panels covering the excess are bisected (two new
+    forward-only midpoints each).  Then one secant backward row per final panel.  Counted:
+    backward rows = final panels; forward-only rows = distinct points probed.
+    """
+    n = case.inputs.shape[0]
+    ex, lo, hi = np.arange(n), np.zeros(n), np.ones(n)
+    d, v = forward_defects(case, ex, lo, hi)
+    rounds = 1
+    done = np.zeros(n, dtype=bool)
+    while True:
+        tv = np.zeros((n, d.shape[1]))
+        np.add.at(tv, ex, v)
+        r = d / np.maximum(tv[ex], 1e-30)
+        if indicator == "pairs":
+            ind = 0.5 * (r.sum(1) ** 2 - (r**2).sum(1))
+        else:
+            ind = r.sum(1)
+        est = np.bincount(ex, weights=ind, minlength=n)
+        count = np.bincount(ex, minlength=n)
+        done |= (est <= tol) | (count >= max_panels)
+        if done.all():
+            break
+        chosen = np.zeros(len(ex), dtype=bool)
+        for i in np.flatnonzero(~done):
+            idx = np.flatnonzero(ex == i)
+            idx = idx[np.argsort(-ind[idx])]
+            m = int(np.searchsorted(np.cumsum(ind[idx]), est[i] - tol)) + 1
+            chosen[idx[: max(1, min(m, max_panels - count[i]))]] = True
+        mid = 0.5 * (lo[chosen] + hi[chosen])
+        c_ex = np.concatenate([ex[chosen], ex[chosen]])
+        c_lo = np.concatenate([lo[chosen], mid])
+        c_hi = np.concatenate([mid, hi[chosen]])
+        cd, cv = forward_defects(case, c_ex, c_lo, c_hi)
+        rounds += 1
+        ex = np.concatenate([ex[~chosen], c_ex])
+        lo = np.concatenate([lo[~chosen], c_lo])
+        hi = np.concatenate([hi[~chosen], c_hi])
+        d = np.concatenate([d[~chosen], cd])
+        v = np.concatenate([v[~chosen], cv])
+    a, _, _, _ = panel_attributions(case, ex, lo, hi, head=head)
+    feats = a.shape[1]
+    total = torch.zeros(n, feats, dtype=torch.float64).index_add_(0, torch.from_numpy(ex), a)
+    evals = np.bincount(ex, minlength=n)
+    return {
+        "attributions": total.reshape(case.inputs.shape),
+        "evals": evals,
+        "fwd_distinct": int((2 * evals + 1).sum()),
+        "rounds": rounds,
+        "estimate": est,
+    }
+
+
+TOLS = (
+    2.0,
+    1.0,
+    0.5,
+    0.3,
+    0.2,
+    0.1,
+    0.05,
+    0.03,
+    0.02,
+    0.01,
+    0.007,
+    0.005,
+    0.003,
+    0.002,
+    0.001,
+    5e-4,
+    2e-4,
+)
 
 
 def adaptive_search(
-    case: B.Case, ref: torch.Tensor, head: str, richardson: bool = False, p0: int = 1
+    case: B.Case,
+    ref: torch.Tensor,
+    head: str,
+    richardson: bool = False,
+    p0: int = 1,
+    pilot: bool = False,
 ) -> dict[str, Any]:
-    """Loosest passing tol on TOLS, then two points between (as benchmarks' auto_search)."""
+    """Loosest passing tol on TOLS, then two points between (as benchmarks' auto_search).
+    ``pilot``: the forward-only pilot scheme :func:`pilot_ig` instead of the bisection."""
 
     def run(tol: float) -> tuple[dict[str, Any], np.ndarray]:
-        r = adaptive_ig(case, tol, head, p0=p0, richardson=richardson)
+        if pilot:
+            r = pilot_ig(case, tol, head)
+        else:
+            r = adaptive_ig(case, tol, head, p0=p0, richardson=richardson)
         return r, B.rel_l2(r["attributions"], ref)
 
     prev = None
@@ -452,7 +581,7 @@ def adaptive_search(
         "evals": int(ev.sum()),
         "per_example": f"{ev.min()}/{int(np.median(ev))}/{ev.max()}",
         "fwd_distinct": r["fwd_distinct"],
-        "fwd_run": r["fwd_run"],
+        "fwd_run": r.get("fwd_run"),
         "rounds": r["rounds"],
         "p95": float(np.quantile(err, B.SHARE)),
         "true_over_est": float(np.median(err / np.maximum(r["estimate"], 1e-300))),
@@ -503,7 +632,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip", default="", help="comma list of: digits,minilm,effnet")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--parts", default="uniform,bisect,pilot", help="what to measure")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     skip = set(filter(None, args.skip.split(",")))
@@ -529,19 +660,23 @@ def main() -> None:
     for case, limit in cases:
         t0 = time.perf_counter()
         ref = cached_reference(case)
-        row: dict[str, Any] = {"examples": case.inputs.shape[0], "ref_steps": case.ref_steps}
+        row: dict[str, Any] = dict(results.get(case.name, {}))
+        row.update(examples=case.inputs.shape[0], ref_steps=case.ref_steps)
         big = case.name.startswith("EfficientNet")
         # the logit forward has no softmax: heads (a) and (b) coincide there
         heads = ("midpoint",) if "logit" in case.name else ("midpoint", "segment")
-        for head in heads:
+        for head in heads if "uniform" in parts else ():
             row[f"uniform_{head}"] = uniform_search(case, ref, head, limit, coarse=big)
             print(case.name, head, row[f"uniform_{head}"], flush=True)
-        for head in heads[-1:] if big else heads:
+        for head in heads[-1:] if "pilot" in parts else ():
+            row[f"pilot_{head}"] = adaptive_search(case, ref, head, pilot=True)
+            print(case.name, f"pilot_{head}", row[f"pilot_{head}"], flush=True)
+        for head in (heads[-1:] if big else heads) if "bisect" in parts else ():
             for rich in (False,) if big else (False, True):
                 key = f"adaptive_{head}{'_richardson' if rich else ''}"
                 row[key] = adaptive_search(case, ref, head, richardson=rich)
                 print(case.name, key, row[key], flush=True)
-        row["seconds"] = time.perf_counter() - t0
+        row[f"seconds_{args.parts}"] = time.perf_counter() - t0
         results[case.name] = row
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=1, default=str))

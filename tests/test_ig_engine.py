@@ -353,5 +353,9 @@ def test_cpu_cache_size_is_read_or_defaults() -> None:
     from pathattr.engine import memory
 
     size = memory.cpu_cache_bytes()
-    assert 2**18 <= size <= 2**33  # a plausible last-level cache (256 KiB .. 8 GiB)
+    assert 2**18 <= size <= 2**33  # a plausible chunk budget (256 KiB .. 8 GiB)
+    sizes = memory._cache_sizes()
+    if sizes:  # never above the last-level cache, at least 8 MiB where that cache allows
+        assert size <= max(sizes.values())
+        assert size >= min(memory.DEFAULT_CACHE_BYTES, max(sizes.values()))
     assert memory._parse_size("32768K") == 32 * 2**20 and memory._parse_size("2M") == 2 * 2**20

@@ -24,13 +24,16 @@ from pathattr.paths.base import Path
 #: below this many rows a whole run is done in one chunk without probing (GPU, explicit budget)
 SMALL_RUN_ROWS = 64
 
-#: On the CPU a chunk is also capped so that its saved activations fit the last-level cache:
-#: a digits CNN runs 3x faster per row in chunks of ~32 MB than in one 250 MB pass,
-#: EfficientNet 2.2x in chunks of 8 rows (benchmarks/results/chunk_size.md).  Below this many
-#: rows per call small-batch kernels and per-call overhead lose more than the cache gains, so
-#: the cap never goes lower.
+#: On the CPU a chunk is also capped so that its saved activations stay near the caches (see
+#: :func:`cpu_cache_bytes`): a digits CNN runs 2x faster per row in 8 MB chunks than in one
+#: 250 MB pass, EfficientNet 2.2x in chunks of 8 rows (benchmarks/results/chunk_size.md).
+#: Below this many rows per call small-batch kernels and per-call overhead lose more than the
+#: cache gains, so the cap never goes lower.
 MIN_CPU_CHUNK_ROWS = 8
-DEFAULT_CACHE_BYTES = 32 * 2**20
+DEFAULT_CACHE_BYTES = 8 * 2**20
+#: the chunk budget is this many per-core L2 caches (never below DEFAULT_CACHE_BYTES, never
+#: above the last-level cache)
+L2_MULTIPLE = 4
 
 # model -> {(row shapes, dtypes, device, forward-arg shapes, training): bytes per row, and
 # ("forward", rows, that signature): forward-only chunk rows}.  Repeated calls on one model (a
@@ -87,8 +90,23 @@ def _host_available_bytes() -> int:
 
 @functools.cache
 def cpu_cache_bytes() -> int:
-    """Size of the CPU's last-level cache (from sysfs), or 32 MiB where it cannot be read."""
-    best = 0
+    """Saved-activation bytes per CPU chunk: 4 per-core L2 caches, at least 8 MiB, at most the
+    last-level cache (sizes from sysfs; 8 MiB where they cannot be read).
+
+    Not the last-level cache itself: on a virtual machine that reading is the host's shared
+    cache (300 MiB on the development machine), far more than one guest's share, and the
+    measured sweet spot sat at 8–32 MiB of saved activations per chunk on every model tried
+    (``benchmarks/chunk_size.py``).
+    """
+    sizes = _cache_sizes()
+    budget = max(DEFAULT_CACHE_BYTES, L2_MULTIPLE * sizes.get(2, 0))
+    last = max(sizes.values(), default=0)
+    return min(budget, last) if last > 0 else budget
+
+
+def _cache_sizes() -> dict[int, int]:
+    """Data / unified cache size per level of CPU 0, from sysfs ({} where unreadable)."""
+    out: dict[int, int] = {}
     root = "/sys/devices/system/cpu/cpu0/cache"
     try:
         for entry in sorted(os.listdir(root)):
@@ -97,11 +115,13 @@ def cpu_cache_bytes() -> int:
             with open(os.path.join(root, entry, "type")) as fh:
                 if fh.read().strip() == "Instruction":
                     continue
+            with open(os.path.join(root, entry, "level")) as fh:
+                level = int(fh.read().strip())
             with open(os.path.join(root, entry, "size")) as fh:
-                best = max(best, _parse_size(fh.read().strip()))
+                out[level] = max(out.get(level, 0), _parse_size(fh.read().strip()))
     except (OSError, ValueError):
-        best = 0
-    return best if best > 0 else DEFAULT_CACHE_BYTES
+        return {}
+    return out
 
 
 def _parse_size(text: str) -> int:
@@ -174,9 +194,9 @@ def auto_batch_size(
 
     The default budget is ``fraction`` of the free memory of the inputs' device.  Gradients and
     temporaries roughly double the saved activations at the peak, hence the conservative default.
-    On the CPU (and when no explicit budget is given) chunks are further capped at the
-    last-level cache size (:func:`cpu_cache_bytes`), but never below
-    :data:`MIN_CPU_CHUNK_ROWS` rows: cache-sized chunks are faster per row.
+    On the CPU (and when no explicit budget is given) chunks are further capped at
+    :func:`cpu_cache_bytes`, but never below :data:`MIN_CPU_CHUNK_ROWS` rows: cache-sized
+    chunks are faster per row.  The rows are split into equal chunks of at most that size.
     Returns None (one chunk) when everything fits or the run is small.
     """
     total = int(rows.shape[0])
@@ -193,7 +213,11 @@ def auto_batch_size(
     fit = max(1, budget // per_row)
     if cache_cap:
         fit = min(fit, max(MIN_CPU_CHUNK_ROWS, cpu_cache_bytes() // per_row))
-    return None if fit >= total else int(fit)
+    if fit >= total:
+        return None
+    # equal chunks: 800 rows at a cap of 262 run as 4 x 200, not 3 x 262 plus a call for 14
+    chunks = -(-total // fit)
+    return int(-(-total // chunks))
 
 
 def resolve_batch_size(
@@ -236,7 +260,7 @@ def forward_chunk_rows(
     """Rows per forward-only model call over ``total`` rows shaped like ``inputs``' rows.
 
     The same rule as gradient chunks (:func:`auto_batch_size`): a forward pass over more rows
-    than fit the CPU's last-level cache is slower per row (a digits CNN: 27 ms for 1344 rows in
+    than fit the CPU cache budget (:func:`cpu_cache_bytes`) is slower per row (a digits CNN: 27 ms for 1344 rows in
     one pass, 14 ms in chunks of 1055).  None: one call.  Used by the metrics, whose model
     calls are forward-only.
     """

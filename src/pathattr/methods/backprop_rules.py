@@ -185,7 +185,7 @@ def guided_backprop(
         target: which output to explain (as in :func:`pathattr.integrated_gradients`).
         forward_args: extra model arguments.
         batch_size: examples per model call; None: all at once; ``"auto"`` (default): the
-            engine's choice (fits memory and, on the CPU, the last-level cache).
+            engine's choice (fits memory and, on the CPU, the cache budget).
 
     Returns:
         An :class:`~pathattr.result.Attribution` (``delta`` is reported, not enforced).

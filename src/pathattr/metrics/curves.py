@@ -136,8 +136,8 @@ def deletion_curve(
         blur_sigma: standard deviation in elements of the blur replacement.
         forward_args: extra model arguments (tensors with the batch dim are expanded).
         batch_size: maximum rows per model call; None: all ``N × (K+1)`` at once; ``"auto"``
-            (default): chunks sized like the engine's (memory, and on the CPU the last-level
-            cache, which makes them faster per row).
+            (default): chunks sized like the engine's (memory, and on the CPU the cache
+            budget, which makes them faster per row).
 
     Returns:
         A :class:`Curve` with ``kind="deletion"``.

@@ -67,7 +67,7 @@ def infidelity(
             None: all ``N × n_perturb_samples`` at once; ``"auto"`` (default): one call of
             ``perturb_func`` over all rows (the same draws as None and as Captum's default)
             and model calls in chunks sized like the engine's (memory, and on the CPU the
-            last-level cache, which makes them faster per row).
+            cache budget, which makes them faster per row).
         seed: when given, the random generator is seeded for the duration of the call (and
             restored afterwards), making a random ``perturb_func`` reproducible.
 
