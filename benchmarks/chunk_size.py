@@ -1,10 +1,10 @@
 """Rows per model call on the CPU: time per IG call against the chunk size, and what "auto" picks.
 
 For each model the same inputs, baselines, targets and Gauss-Legendre steps go to
-``pathattr.integrated_gradients`` with ``batch_size`` = None (one pass), several fixed chunk
-sizes, and ``"auto"`` (the default: fit a quarter of free memory, and on the CPU also the
-cache budget of ``memory.cpu_cache_bytes``, never below 8 rows); and to Captum's ``IntegratedGradients.attribute`` with
-its default (``internal_batch_size=None``: all N x steps rows at once).  One process, runs
+``pathattr.integrated_gradients`` with ``batch_size`` = None (one pass), several fixed chunk sizes,
+and ``"auto"`` (the default: fit a quarter of free memory, and on the CPU also the cache budget of
+``memory.cpu_cache_bytes``, never below 8 rows); and to Captum's ``IntegratedGradients.attribute``
+with its default (``internal_batch_size=None``: all N x steps rows at once). One process, runs
 interleaved, median of ``--repeats`` after a warm-up.  The *MB* column is the chunk's saved
 activations (rows x bytes autograd keeps per row, measured by the probe).
 

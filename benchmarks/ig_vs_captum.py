@@ -12,13 +12,14 @@ Each (model, variant) runs in its own spawned child process, so the peak residen
 (``VmHWM``, reset after the set-up) belongs to that run alone; the child's resident memory
 after building the model and inputs is subtracted.  Wall time is the median of ``repeats``
 runs after warm-ups.  For the small models the wall times come from one more process that
-times every variant interleaved (round r runs all of them, order rotated by r) and the ratio
+times every variant interleaved (round r runs all of them, order rotated by r), and the ratio
 is the median over rounds of time / ideal time *of the same round*: on a shared virtual
 machine whose speed drifts, variants timed one after another in separate processes saw
-different machines (the same code read 1.0x-1.6x the ideal from run to run).  ``--device cuda`` runs the same on a GPU (peak = allocator peak).
-Gradient rows: rows evaluated with a backward pass; extra forward rows: the F(x), F(x') passes
-needed for the completeness delta (Captum always does 2N; pathattr does them for rules without
-end points, as Gauss-Legendre).
+different machines (the same code read 1.0x-1.6x the ideal from run to run).
+``--device cuda`` runs the same on a GPU (peak = allocator peak).  Gradient rows: rows
+evaluated with a backward pass; both libraries also evaluate F(x) and F(x') for the
+completeness delta (Captum in a separate forward of 2N rows; pathattr, with Gauss-Legendre,
+as 2N zero-weight rows in the same model call when they fit it).
 
 Usage::
 

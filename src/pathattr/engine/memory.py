@@ -259,10 +259,10 @@ def forward_chunk_rows(
 ) -> int | None:
     """Rows per forward-only model call over ``total`` rows shaped like ``inputs``' rows.
 
-    The same rule as gradient chunks (:func:`auto_batch_size`): a forward pass over more rows
-    than fit the CPU cache budget (:func:`cpu_cache_bytes`) is slower per row (a digits CNN: 27 ms for 1344 rows in
-    one pass, 14 ms in chunks of 1055).  None: one call.  Used by the metrics, whose model
-    calls are forward-only.
+    The same rule as gradient chunks (:func:`auto_batch_size`): a forward pass over more rows than
+    fit the CPU cache budget (:func:`cpu_cache_bytes`) is slower per row (a digits CNN: 27 ms for
+    1344 rows in one pass, 14 ms in chunks of 1055). None: one call. Used by the metrics, whose
+    model calls are forward-only.
     """
     from pathattr.paths.straight import StraightLine
 
