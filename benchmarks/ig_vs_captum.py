@@ -385,30 +385,28 @@ def timing_child(name: str, variants: list[str], spec: dict[str, Any], size: int
         q.put(dict(error=f"{e!r}\n{traceback.format_exc()}"))
 
 
-def measure_interleaved(name: str, variants: list[str], spec: Spec, size: int) -> dict[str, Any]:
-    """Run ``timing_child`` in a fresh spawned process and return its result."""
+def _spawn(target: Any, args: tuple[Any, ...], label: str) -> dict[str, Any]:
+    """Run ``target(*args, queue)`` in a fresh spawned process and return what it put."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=timing_child, args=(name, variants, spec.__dict__, size, q))
+    p = ctx.Process(target=target, args=(*args, q))
     p.start()
     res: dict[str, Any] = q.get()
     p.join()
     if res.get("error"):
-        raise RuntimeError(f"{name}/interleaved timing failed:\n{res['error']}")
+        raise RuntimeError(f"{label} failed:\n{res['error']}")
     return res
+
+
+def measure_interleaved(name: str, variants: list[str], spec: Spec, size: int) -> dict[str, Any]:
+    """Run ``timing_child`` in a fresh spawned process and return its result."""
+    args = (name, variants, spec.__dict__, size)
+    return _spawn(timing_child, args, f"{name}/interleaved timing")
 
 
 def measure(name: str, variant: str, spec: Spec, size: int) -> dict[str, Any]:
     """Run ``child`` in a fresh spawned process and return its result."""
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=child, args=(name, variant, spec.__dict__, size, q))
-    p.start()
-    res: dict[str, Any] = q.get()
-    p.join()
-    if res.get("error"):
-        raise RuntimeError(f"{name}/{variant} failed:\n{res['error']}")
-    return res
+    return _spawn(child, (name, variant, spec.__dict__, size), f"{name}/{variant}")
 
 
 def agreement(a: Any, b: Any) -> float:

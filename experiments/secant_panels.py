@@ -188,6 +188,31 @@ class _SegmentSoftmax(torch.autograd.Function):
 
 # ---------------------------------------------------------------------------------------------
 # panel evaluation
+def _panel_batch(
+    case: B.Case, e_: np.ndarray, a_: np.ndarray, b_: np.ndarray
+) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, tuple[Any, ...]]:
+    """One model batch for panels (e_[k], [a_[k], b_[k]]): distinct edge rows, then midpoints.
+
+    Returns the number of edge rows E, each panel's left and right edge row, the points and the
+    forward args expanded to the rows.
+    """
+    x, base, n = case.inputs, case.baselines, case.inputs.shape[0]
+    keys = sorted(set(zip(e_.tolist(), a_.tolist())) | set(zip(e_.tolist(), b_.tolist())))
+    where = {k: i for i, k in enumerate(keys)}
+    left = torch.tensor([where[(int(i), float(a))] for i, a in zip(e_, a_)])
+    right = torch.tensor([where[(int(i), float(b))] for i, b in zip(e_, b_)])
+    row_ex = torch.tensor([k[0] for k in keys] + e_.tolist())
+    alphas = [k[1] for k in keys] + (0.5 * (a_ + b_)).tolist()
+    row_al = torch.tensor(alphas, dtype=torch.float64)
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    pts = (base[row_ex].double() + row_al.view(shape) * (x - base)[row_ex].double()).to(x.dtype)
+    fargs = tuple(
+        a[row_ex] if isinstance(a, torch.Tensor) and a.dim() >= 1 and a.shape[0] == n else a
+        for a in case.forward_args
+    )
+    return len(keys), left, right, pts, fargs
+
+
 def panel_attributions(
     case: B.Case,
     ex: np.ndarray,
@@ -215,25 +240,12 @@ def panel_attributions(
     for s in range(0, len(ex), per):
         sl = slice(s, s + per)
         e_, a_, b_ = ex[sl], lo[sl], hi[sl]
-        keys = sorted(set(zip(e_.tolist(), a_.tolist())) | set(zip(e_.tolist(), b_.tolist())))
-        where = {k: i for i, k in enumerate(keys)}
-        n_edge_rows += len(keys)
-        left = torch.tensor([where[(int(i), float(a))] for i, a in zip(e_, a_)])
-        right = torch.tensor([where[(int(i), float(b))] for i, b in zip(e_, b_)])
-        row_ex = torch.tensor([k[0] for k in keys] + e_.tolist())
-        alphas = [k[1] for k in keys] + (0.5 * (a_ + b_)).tolist()
-        row_al = torch.tensor(alphas, dtype=torch.float64)
-        shape = (-1,) + (1,) * (x.dim() - 1)
-        pts = base[row_ex].double() + row_al.view(shape) * (x - base)[row_ex].double()
-        pts = pts.to(x.dtype).requires_grad_(True)
-        fargs = tuple(
-            a[row_ex] if isinstance(a, torch.Tensor) and a.dim() >= 1 and a.shape[0] == n else a
-            for a in case.forward_args
-        )
-        mode = SecantMode(len(row_ex), len(keys), left, right, segment_softmax=head == "segment")
+        e, left, right, pts, fargs = _panel_batch(case, e_, a_, b_)
+        n_edge_rows += e
+        pts.requires_grad_(True)
+        mode = SecantMode(pts.shape[0], e, left, right, segment_softmax=head == "segment")
         with mode:
             f = case.forward(pts, *fargs)
-        e = len(keys)
         (g,) = torch.autograd.grad(f[e:].sum(), pts)
         w = torch.tensor(b_ - a_, dtype=torch.float64)[:, None]
         out[sl] = g[e:].double().reshape(len(e_), -1) * w * diff[torch.from_numpy(e_)]
@@ -433,25 +445,12 @@ def forward_defects(
 
     Returns two (K, L) arrays.  No backward pass is run (rows: edges + midpoints, no grad).
     """
-    x, base, n = case.inputs, case.baselines, case.inputs.shape[0]
     per = max(1, (case.batch_size or 4096) // 2)
     dd, vv = [], []
     for s in range(0, len(ex), per):
         e_, a_, b_ = ex[s : s + per], lo[s : s + per], hi[s : s + per]
-        keys = sorted(set(zip(e_.tolist(), a_.tolist())) | set(zip(e_.tolist(), b_.tolist())))
-        where = {k: i for i, k in enumerate(keys)}
-        left = torch.tensor([where[(int(i), float(a))] for i, a in zip(e_, a_)])
-        right = torch.tensor([where[(int(i), float(b))] for i, b in zip(e_, b_)])
-        row_ex = torch.tensor([k[0] for k in keys] + e_.tolist())
-        alphas = [k[1] for k in keys] + (0.5 * (a_ + b_)).tolist()
-        row_al = torch.tensor(alphas, dtype=torch.float64)
-        shape = (-1,) + (1,) * (x.dim() - 1)
-        pts = (base[row_ex].double() + row_al.view(shape) * (x - base)[row_ex].double()).to(x.dtype)
-        fargs = tuple(
-            a[row_ex] if isinstance(a, torch.Tensor) and a.dim() >= 1 and a.shape[0] == n else a
-            for a in case.forward_args
-        )
-        mode = SecantMode(len(row_ex), len(keys), left, right)
+        e, left, right, pts, fargs = _panel_batch(case, e_, a_, b_)
+        mode = SecantMode(pts.shape[0], e, left, right)
         with torch.no_grad(), mode:
             case.forward(pts, *fargs)
         dd.append(torch.stack([d for d, _ in mode.defects], 1).numpy())
