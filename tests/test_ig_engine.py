@@ -359,3 +359,28 @@ def test_cpu_cache_size_is_read_or_defaults() -> None:
         assert size <= max(sizes.values())
         assert size >= min(memory.DEFAULT_CACHE_BYTES, max(sizes.values()))
     assert memory._parse_size("32768K") == 32 * 2**20 and memory._parse_size("2M") == 2 * 2**20
+
+
+def test_end_rows_do_not_poison_parameter_gradients() -> None:
+    """F(x') at a zero baseline can have an infinite derivative (sqrt at 0).  With
+    ``create_graph`` the end points must stay out of the graph of the attributions: riding along
+    in the path's call, their zero cotangent times inf would turn every weight gradient to NaN."""
+
+    class SqrtNorm(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lin(torch.sqrt(x.abs().sum(1, keepdim=True)) * x)
+
+    torch.manual_seed(0)
+    model = SqrtNorm().eval()
+    x = torch.rand(2, 4)
+    res = pathattr.integrated_gradients(model, x, target=0, steps=8, create_graph=True, warn_tol=0)
+    (g,) = torch.autograd.grad(res.attributions.sum(), model.lin.weight)
+    assert bool(torch.isfinite(g).all())
+    plain = pathattr.integrated_gradients(model, x, target=0, steps=8, warn_tol=0)
+    torch.testing.assert_close(res.attributions.detach(), plain.attributions)
+    torch.testing.assert_close(res.output, plain.output)
+    torch.testing.assert_close(res.baseline_output, plain.baseline_output)
