@@ -146,8 +146,12 @@ def saved_bytes_per_row(
 
     The figure is cached per model and row signature (shapes, dtypes, device, training mode).
     """
-    with torch.no_grad():
-        first = path.points(rows[:1], alphas[:1], None if keys is None else keys[:1])
+    # the rows of a path are shaped like its inputs' rows: their shapes and dtypes give the
+    # signature without building a point (tensor work on every call of a small model)
+    first = getattr(path, "inputs", None)
+    if first is None:
+        with torch.no_grad():
+            first = path.points(rows[:1], alphas[:1], None if keys is None else keys[:1])
     sig = _signature(first, model, forward_args)
     try:
         cache = _PROBE_CACHE.setdefault(model, {})
