@@ -90,7 +90,7 @@ def completeness(
 
 def warn_if_incomplete(result: Attribution, threshold: float, hint: str) -> None:
     """Warn when any example's relative completeness error exceeds ``threshold``."""
-    if threshold is None or threshold <= 0:
+    if threshold is None or threshold <= 0 or threshold == float("inf"):
         return
     rd = result.relative_delta.detach()
     bad = rd > threshold  # NaN (no completeness defined) compares False

@@ -86,7 +86,8 @@ def make_selector(target: TargetLike, n_examples: int) -> Selector:
     t = torch.as_tensor(target)
     if t.dtype.is_floating_point or t.dtype == torch.bool:
         raise TypeError(f"target: expected integer class indices, got dtype {t.dtype}")
-    t = t.reshape(-1).long()
+    if t.dim() != 1 or t.dtype != torch.long:  # already 1-D long: two no-op calls saved
+        t = t.reshape(-1).long()
     if t.numel() == 1 and n_examples != 1:
         t = t.expand(n_examples)
     if t.numel() != n_examples:

@@ -122,6 +122,11 @@ def _one_baseline(b: Any, x: torch.Tensor, label: str, finite: bool = True) -> t
         return torch.full_like(x, float(b))
     if not isinstance(b, torch.Tensor):
         raise TypeError(f"{label}: expected None, a number or a tensor, got {type(b).__name__}")
+    if b.shape == x.shape and b.dtype == x.dtype and b.device == x.device and b.is_contiguous():
+        # one baseline per example, ready to use: nothing to convert or expand
+        if finite:
+            _check_finite(b, label)
+        return b
     if not b.dtype.is_floating_point:
         b = b.to(x.dtype)
     b = b.to(device=x.device, dtype=x.dtype)
