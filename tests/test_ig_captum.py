@@ -67,7 +67,10 @@ def test_cnn_matches_captum(rule: str, steps: int) -> None:
 
 
 @pytest.mark.parametrize("rule", RULES)
-def test_multi_input_matches_captum(rule: str, two_input: TwoInput) -> None:
+@pytest.mark.parametrize("batch_size", [13, None])
+def test_multi_input_matches_captum(rule: str, batch_size: int | None, two_input: TwoInput) -> None:
+    """batch_size=13: chunks of the general layout; None: the one-call grid layout, where the
+    end points ride along with the path rows (and the forward args are expanded for them)."""
     torch.manual_seed(3)
     img, vec = torch.rand(4, 1, 6, 6), torch.randn(4, 3)
     bimg, bvec = torch.rand(4, 1, 6, 6), torch.randn(4, 3)  # per-example baselines
@@ -75,7 +78,7 @@ def test_multi_input_matches_captum(rule: str, two_input: TwoInput) -> None:
     target = torch.tensor([4, 0, 2, 1])
     ours = pathattr.integrated_gradients(
         two_input, (img, vec), (bimg, bvec), target, steps=24, rule=rule,
-        forward_args=(scale,), batch_size=13, warn_tol=0,
+        forward_args=(scale,), batch_size=batch_size, warn_tol=0,
     )  # fmt: skip
     ref, ref_delta = CaptumIG(two_input).attribute(
         (img, vec), (bimg, bvec), target=target, additional_forward_args=(scale,), n_steps=24,
