@@ -341,6 +341,25 @@ def uniform_search(
     }
 
 
+def fewest_covering(
+    group: np.ndarray,
+    ind: np.ndarray,
+    est: np.ndarray,
+    tol: float,
+    active: np.ndarray,
+    cap: np.ndarray,
+) -> np.ndarray:
+    """Per active example, the fewest largest-indicator items whose indicators cover the excess
+    of its estimate over ``tol`` (at least one, at most ``cap[example]``); a boolean mask."""
+    chosen = np.zeros(len(group), dtype=bool)
+    for i in np.flatnonzero(active):
+        idx = np.flatnonzero(group == i)
+        idx = idx[np.argsort(-ind[idx])]
+        m = int(np.searchsorted(np.cumsum(ind[idx]), est[i] - tol)) + 1
+        chosen[idx[: max(1, min(m, int(cap[i])))]] = True
+    return chosen
+
+
 # ---------------------------------------------------------------------------------------------
 # adaptive bisection
 def adaptive_ig(
@@ -395,13 +414,7 @@ def adaptive_ig(
         done |= evals + 4 > max_evals
         if done.all():
             break
-        chosen = np.zeros(len(pair_ex), dtype=bool)
-        for i in np.flatnonzero(~done):
-            idx = np.flatnonzero(pair_ex == i)
-            idx = idx[np.argsort(-ind[idx])]
-            budget = int((max_evals - evals[i]) // 4)
-            m = int(np.searchsorted(np.cumsum(ind[idx]), est[i] - tol)) + 1
-            chosen[idx[: max(1, min(m, budget))]] = True
+        chosen = fewest_covering(pair_ex, ind, est, tol, ~done, (max_evals - evals) // 4)
         c_ex, c_lo, c_hi = pair_ex[chosen], pair_lo[chosen], pair_hi[chosen]
         c_mid = 0.5 * (c_lo + c_hi)
         # new pairs: parent = old left child [lo, mid] and old right child [mid, hi]
@@ -491,12 +504,7 @@ def pilot_ig(
         done |= (est <= tol) | (count >= max_panels)
         if done.all():
             break
-        chosen = np.zeros(len(ex), dtype=bool)
-        for i in np.flatnonzero(~done):
-            idx = np.flatnonzero(ex == i)
-            idx = idx[np.argsort(-ind[idx])]
-            m = int(np.searchsorted(np.cumsum(ind[idx]), est[i] - tol)) + 1
-            chosen[idx[: max(1, min(m, max_panels - count[i]))]] = True
+        chosen = fewest_covering(ex, ind, est, tol, ~done, max_panels - count)
         mid = 0.5 * (lo[chosen] + hi[chosen])
         c_ex = np.concatenate([ex[chosen], ex[chosen]])
         c_lo = np.concatenate([lo[chosen], mid])
