@@ -108,7 +108,8 @@ def make_selector(target: TargetLike, n_examples: int) -> Selector:
         idx = on_device.get(flat.device)
         if idx is None:
             idx = on_device[flat.device] = per_example.to(flat.device)
-        return flat.gather(1, idx.index_select(0, ex)[:, None])[:, 0]
+        # rows live with the inputs; the output may be elsewhere (a model that moves its data)
+        return flat.gather(1, idx.index_select(0, ex.to(flat.device))[:, None])[:, 0]
 
     return select_tensor
 
