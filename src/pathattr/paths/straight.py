@@ -38,8 +38,7 @@ class StraightLine:
         """γ at the same nodes ``alphas`` (k) for every example: (n·k, ...) rows, example-major.
 
         Each set in ``extra`` (a tuple of tensors shaped like the inputs, e.g. the inputs and
-        the baselines themselves) is appended after the path rows, written into the same
-        buffer so the model sees one batch.
+        the baselines themselves) is appended after the path rows, so the model sees one batch.
         """
         out = []
         for i, (b, d) in enumerate(zip(self.baselines, self.diffs)):
