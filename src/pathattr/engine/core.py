@@ -148,12 +148,17 @@ def integrate(
         ends: sets of points shaped like the inputs (e.g. ``(inputs, baselines)``) whose F the
             caller needs for the completeness residual.  In the one-call grid layout their rows
             ride along in the same forward pass with a zero cotangent (one model call instead
-            of two, which matters on small models) and come back as ``end_outputs``;
-            otherwise they are ignored and ``end_outputs`` is None.
+            of two, which matters on small models) and come back as ``end_outputs``; otherwise
+            (other layouts, ``create_graph``) they are ignored and ``end_outputs`` is None.
     """
     total = int(rows.shape[0])
-    if ends is not None and batch_size is not None and batch_size < total + len(ends) * n_examples:
-        ends = None  # the end rows would push the one call past batch_size
+    if ends is not None and (
+        create_graph or (batch_size is not None and batch_size < total + len(ends) * n_examples)
+    ):
+        # past batch_size they cannot ride along; with create_graph they must not: inside the
+        # graph an infinite derivative at an end point (sqrt or log at a zero baseline) times
+        # its zero cotangent would turn the parameter gradients to NaN
+        ends = None
     if (
         grid is not None
         and keys is None

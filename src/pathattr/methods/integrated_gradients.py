@@ -118,10 +118,7 @@ def integrated_gradients(
     batch_size = resolve_batch_size(
         batch_size, model, path, selector, rows, alphas, n_examples=n, forward_args=fargs
     )
-    # With create_graph the end rows would enter the parameter gradients' graph: a NaN or inf
-    # they produce (log or sqrt at a zero baseline) times their zero cotangent would poison
-    # them, so they keep a separate no-grad forward there.
-    end_sets = None if create_graph else _missing_ends(rule, k, xs, bs)
+    end_sets = _missing_ends(rule, k, xs, bs)
     bar = progress_bar(n * k, progress, desc="integrated gradients")
     try:
         result = integrate(
