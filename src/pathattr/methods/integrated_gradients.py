@@ -38,7 +38,7 @@ from pathattr.engine.validate import (
     warn_training_mode,
 )
 from pathattr.paths.straight import StraightLine
-from pathattr.quadrature.rules import quadrature
+from pathattr.quadrature.rules import Rule, quadrature
 from pathattr.result import Attribution, completeness, warn_if_incomplete
 
 
@@ -118,7 +118,7 @@ def integrated_gradients(
     batch_size = resolve_batch_size(
         batch_size, model, path, selector, rows, alphas, n_examples=n, forward_args=fargs
     )
-    end_sets = _missing_ends(rule, k, xs, bs)
+    end_sets = _missing_ends(nodes, xs, bs)
     bar = progress_bar(n * k, progress, desc="integrated gradients")
     try:
         result = integrate(
@@ -224,18 +224,11 @@ _cached_node_tensors = functools.lru_cache(maxsize=64)(_build_node_tensors)
 
 
 def _missing_ends(
-    rule: str, k: int, xs: tuple[torch.Tensor, ...], bs: tuple[torch.Tensor, ...]
+    nodes: Rule, xs: tuple[torch.Tensor, ...], bs: tuple[torch.Tensor, ...]
 ) -> tuple[tuple[torch.Tensor, ...], ...] | None:
     """The end points whose F the rule's nodes do not give: x (α = 1), then x' (α = 0)."""
-    start, end = _includes_ends(rule, k)
-    sets = (() if end else (xs,)) + (() if start else (bs,))
+    sets = (() if nodes.includes_end else (xs,)) + (() if nodes.includes_start else (bs,))
     return sets or None
-
-
-@functools.lru_cache(maxsize=256)
-def _includes_ends(rule: str, k: int) -> tuple[bool, bool]:
-    nodes = quadrature(rule, k)
-    return nodes.includes_start, nodes.includes_end
 
 
 def _twice(arg: Any, n: int) -> Any:
