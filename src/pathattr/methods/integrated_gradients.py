@@ -130,8 +130,8 @@ def integrated_gradients(
         bar.close()
 
     per_example = result.row_outputs.reshape(n, k)
-    output = _endpoint(nodes.alphas, 1.0, per_example)
-    base_output = _endpoint(nodes.alphas, 0.0, per_example)
+    output = _endpoint(nodes.alphas, 1.0, per_example) if nodes.includes_end else None
+    base_output = _endpoint(nodes.alphas, 0.0, per_example) if nodes.includes_start else None
     if result.end_outputs is not None:
         got = result.end_outputs
         if output is None:

@@ -10,7 +10,7 @@ uses the textbook trapezoid weights ``1/(n-1)`` with halved end weights instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -30,12 +30,13 @@ class Rule:
     alphas: np.ndarray
     weights: np.ndarray
 
-    @property
+    # cached: rules are immutable and shared (see _cached), and IG asks on every call
+    @cached_property
     def includes_start(self) -> bool:
         """Whether the rule evaluates the path at α = 0 (the baseline)."""
         return bool(np.any(self.alphas == 0.0))
 
-    @property
+    @cached_property
     def includes_end(self) -> bool:
         """Whether the rule evaluates the path at α = 1 (the input)."""
         return bool(np.any(self.alphas == 1.0))
