@@ -28,9 +28,11 @@ saturation front) are halved, four new nodes each and all old nodes reused, the 
 whose indicators cover the excess over ``tol``; until ``tol`` or ``max_steps`` is reached.
 
 Every round gathers the new nodes of all examples into one batched engine call, and the
-bookkeeping is vectorised over all panels of all examples: only the panels created in a round
-are evaluated (a running per-example sum gives ‖A‖), so a round costs a few tensor operations
-whatever the number of examples.  Attributions are never rescaled: they are the composite Boole
+bookkeeping is vectorised over all panels of all examples: each panel carries the store rows of
+its five nodes (a child inherits three from its parent, so no node is ever looked up), the
+choice of panels to split is one sort and one cumulative sum, and only the panels created in a
+round are evaluated (a running per-example sum gives ‖A‖), so a round costs a few tensor
+operations whatever the number of examples.  Attributions are never rescaled: they are the composite Boole
 sums of the final panels.
 """
 
@@ -60,42 +62,50 @@ from pathattr.quadrature import adaptive as q
 from pathattr.result import Attribution, ConvergenceWarning, completeness, warn_if_incomplete
 
 _SPLIT_COST = 4
-_BOOLE = torch.tensor(q.BOOLE, dtype=torch.float64)
-_ERROR = torch.tensor(q.ERROR, dtype=torch.float64)
+#: (2, 5): the Boole weights and the error weights (B − S2), times h; one product gives both
+_RULES_T = torch.tensor(np.stack([q.BOOLE, q.ERROR]), dtype=torch.float64)
+#: where a split's four new nodes sit in its two children (node slots 1 and 3 of each)
+_NEW_SLOTS = (1, 3)
 
 
 class _Store:
-    """Every evaluated node: its example, grid position, forward value and gradient row."""
+    """Every evaluated node, in evaluation order: example, grid position, F and gradient row.
 
-    def __init__(self, n: int, device: torch.device) -> None:
-        self.index: dict[tuple[int, int], int] = {}
-        self.example: list[int] = []
-        self.position: list[int] = []
+    Rows are appended a round at a time into buffers that double when full, so a round costs
+    one copy of its own rows, not of everything before it.
+    """
+
+    def __init__(self, n: int, features: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.size = 0
+        self.example = np.zeros(0, dtype=np.int64)
+        self.position = np.zeros(0, dtype=np.int64)
         self.outputs = np.zeros(0)
-        self.plain: list[torch.Tensor] = []  # detached gradient chunks (for the estimates)
-        self.live: list[torch.Tensor] = []  # the same chunks with their graph (for the result)
-        self._cat: torch.Tensor | None = None
         self.count = np.zeros(n, dtype=np.int64)
-        self.device = device
+        self._grads = torch.empty(0, features, dtype=dtype, device=device)
+        self.live: list[torch.Tensor] = []  # chunks with their graph (create_graph only)
 
-    def add(self, example: int, position: int) -> None:
-        self.index[(example, position)] = len(self.example)
-        self.example.append(example)
-        self.position.append(position)
-        self.count[example] += 1
-
+    @property
     def grads(self) -> torch.Tensor:
-        """All detached gradient rows (rows, F), in evaluation order."""
-        if self._cat is None or self._cat.shape[0] != len(self.example):
-            self._cat = torch.cat(self.plain) if len(self.plain) > 1 else self.plain[0]
-            self.plain = [self._cat]
-        return self._cat
+        """All detached gradient rows (rows, F)."""
+        return self._grads[: self.size]
 
-    def rows_of(self, examples: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        return np.array(
-            [self.index[(int(e), int(p))] for e, p in zip(examples.ravel(), positions.ravel())],
-            dtype=np.int64,
-        ).reshape(positions.shape)
+    def append(
+        self, example: np.ndarray, position: np.ndarray, outputs: np.ndarray, grads: torch.Tensor
+    ) -> None:
+        end = self.size + len(example)
+        if end > self._grads.shape[0]:
+            bigger = torch.empty(
+                max(end, 2 * self._grads.shape[0]), self._grads.shape[1],
+                dtype=self._grads.dtype, device=self._grads.device,
+            )  # fmt: skip
+            bigger[: self.size] = self._grads[: self.size]
+            self._grads = bigger
+        self._grads[self.size : end] = grads
+        self.example = np.concatenate([self.example, example])
+        self.position = np.concatenate([self.position, position])
+        self.outputs = np.concatenate([self.outputs, outputs])
+        np.add.at(self.count, example, 1)
+        self.size = end
 
 
 def adaptive_integrated_gradients(
@@ -143,58 +153,67 @@ def adaptive_integrated_gradients(
     diff_flat = torch.cat([d.reshape(n, -1) for d in path.diffs], 1)
     diff_plain = diff_flat.detach().double()
 
-    store = _Store(n, device)
-    panels = _Panels(np.arange(n), np.zeros(n, dtype=np.int64), np.full(n, q.ONE, np.int64))
-    new_e, new_p = panels.node_positions()
-    pending = sorted(set(zip(new_e.ravel().tolist(), new_p.ravel().tolist())))
-    rows0, alphas0 = _rows(pending, device)
+    # round 1: the single panel [0, 1] of every example, its five nodes in store rows 5e..5e+4
+    panels = _Panels(
+        np.arange(n), np.zeros(n, dtype=np.int64), np.full(n, q.ONE, np.int64),
+        np.arange(5 * n, dtype=np.int64).reshape(n, 5),
+    )  # fmt: skip
+    new_ex = np.repeat(np.arange(n), 5)
+    new_pos = np.tile(np.array(q.panel_nodes(0, q.ONE), dtype=np.int64), n)
     # size chunks for the largest round that can come (every example at max_steps), not for
     # the small first round: later rounds of a hard example must not run unchunked
+    # (the sizing reads the row count and probes a row or two: views, not n·max_steps copies)
     most = n * max_steps
-    reps = -(-most // rows0.shape[0])
+    rows0, alphas0 = _rows(new_ex, new_pos, device)
     bsz = resolve_batch_size(
-        batch_size, model, path, selector, rows0.repeat(reps)[:most], alphas0.repeat(reps)[:most],
+        batch_size, model, path, selector, rows0[:1].expand(most), alphas0[:1].expand(most),
         n_examples=n, forward_args=fargs,
     )  # fmt: skip
+    store = _Store(n, diff_flat.shape[1], diff_flat.dtype, device)
+    first, last = 5 * np.arange(n), 5 * np.arange(n) + 4  # store rows of α = 0 and α = 1
     # the number of evaluations is not known in advance: the bar counts finished examples
     bar = progress_bar(n, progress, desc="adaptive integrated gradients")
-    done = 0
     state = _State(n, diff_flat.shape[1], device)
+    fresh = np.ones(n, dtype=bool)
     any_gradient = False
     rounds = 0
-    fresh = np.ones(n, dtype=bool)
     try:
-        while pending:
-            rows, alphas = _rows(pending, device)
+        while len(new_ex):
             rounds += 1
-            for e, pos in pending:
-                store.add(e, pos)
-            outs = []
+            rows, alphas = _rows(new_ex, new_pos, device)
+            grads, outs = [], []
             for chunk in evaluate_rows(
                 model, path, selector, rows, alphas, n_examples=n, forward_args=fargs,
                 batch_size=bsz, create_graph=create_graph,
             ):  # fmt: skip
-                flat = torch.cat([g.reshape(g.shape[0], -1) for g in chunk.grads], 1)
+                flat = (
+                    chunk.grads[0].reshape(chunk.grads[0].shape[0], -1)
+                    if len(chunk.grads) == 1
+                    else torch.cat([g.reshape(g.shape[0], -1) for g in chunk.grads], 1)
+                )
                 if not any_gradient and bool((flat != 0).any()):
                     any_gradient = True
-                store.live.append(flat)
-                store.plain.append(flat.detach())
-                outs.append(chunk.outputs.detach().double().cpu().numpy())
-            store.outputs = np.concatenate([store.outputs, *outs])
+                if create_graph:
+                    store.live.append(flat)
+                grads.append(flat.detach())
+                outs.append(chunk.outputs.detach())
+            store.append(
+                new_ex, new_pos, torch.cat(outs).double().cpu().numpy(),
+                grads[0] if len(grads) == 1 else torch.cat(grads),
+            )  # fmt: skip
             if rounds == 1:
-                ends = store.rows_of(np.repeat(np.arange(n), 2), np.tile([0, q.ONE], n))
-                state.first, state.last = ends[0::2], ends[1::2]
+                state.set_scale(store, first, last)
             state.add_panels(panels, fresh, store, diff_plain)
-            pending, panels, fresh = _refine(panels, state, store, diff_plain, tol, max_steps)
-            now_done = n - len({e for e, _ in pending})
-            bar.update(now_done - done)
-            done = now_done
+            done_before = int(state.done.sum())
+            step = _refine(panels, state, store, diff_plain, tol, max_steps)
+            new_ex, new_pos, panels, fresh = step
+            bar.update(int(state.done.sum()) - done_before)
     finally:
         bar.close()
 
-    attributions = _final_sums(panels, store, diff_flat, xs)
-    output = torch.tensor(store.outputs[state.last], dtype=xs[0].dtype, device=device)
-    base_output = torch.tensor(store.outputs[state.first], dtype=xs[0].dtype, device=device)
+    attributions = _final_sums(panels, store, diff_flat, xs, create_graph)
+    output = torch.tensor(store.outputs[last], dtype=xs[0].dtype, device=device)
+    base_output = torch.tensor(store.outputs[first], dtype=xs[0].dtype, device=device)
     if not any_gradient:
         warnings.warn(
             "inputs: the selected model output has zero gradient with respect to every input at "
@@ -214,8 +233,6 @@ def adaptive_integrated_gradients(
             ConvergenceWarning,
             stacklevel=3,
         )
-    ex_of = np.array(store.example)
-    pos_of = np.array(store.position, dtype=np.int64)
     res = Attribution(
         attributions=attributions[0] if single else attributions,
         output=output,
@@ -231,7 +248,7 @@ def adaptive_integrated_gradients(
             "rounds": rounds,
             "error_estimate": torch.from_numpy(state.error.copy()),
             "converged": converged,
-            "alphas": [np.sort(pos_of[ex_of == e]) / q.ONE for e in range(n)],
+            "alphas": _alphas_per_example(store, n),
         },
     )
     warn_if_incomplete(res, warn_tol, f"lower tol (now {tol:g}) or raise max_steps")
@@ -257,53 +274,44 @@ def _check_max_steps(max_steps: Any) -> int:
 
 
 def _rows(
-    pending: list[tuple[int, int]], device: torch.device
+    example: np.ndarray, position: np.ndarray, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    rows = torch.tensor([e for e, _ in pending], dtype=torch.long, device=device)
-    alphas = torch.tensor([q.to_alpha(p) for _, p in pending], dtype=torch.float64, device=device)
+    rows = torch.from_numpy(example).to(device)
+    # positions < 2**48 convert to float64 exactly, and so does the division by 2**48
+    alphas = torch.from_numpy(position.astype(np.float64) / q.ONE).to(device)
     return rows, alphas
 
 
 class _Panels:
-    """Panels of all examples as parallel arrays (example, lo, hi) plus per-panel estimates."""
+    """Panels of all examples as parallel arrays: example, [lo, hi], the store rows of their
+    five nodes, and per-panel estimates."""
 
-    def __init__(self, example: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    def __init__(
+        self, example: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray
+    ) -> None:
         self.example = example
         self.lo = lo
         self.hi = hi
+        self.rows = rows  # (P, 5)
         self.feat = np.zeros(len(lo))  # ‖E_p‖₂ (absolute)
         self.resid = np.zeros(len(lo))  # r_p
-        self.rows = np.full((len(lo), 5), -1, dtype=np.int64)  # store rows of the nodes
 
     def __len__(self) -> int:
         return len(self.lo)
 
-    def node_positions(self) -> tuple[np.ndarray, np.ndarray]:
-        """(examples, positions), both (P, 5)."""
-        quarter = (self.hi - self.lo) // 4
-        pos = self.lo[:, None] + quarter[:, None] * np.arange(5)[None, :]
-        return np.repeat(self.example[:, None], 5, 1), pos
-
-    def node_rows(self, store: _Store) -> np.ndarray:
-        """Store rows of the (P, 5) nodes, looked up once per panel."""
-        todo = self.rows[:, 0] < 0
-        if todo.any():
-            ex, pos = self.node_positions()
-            self.rows[todo] = store.rows_of(ex[todo], pos[todo])
-        return self.rows
-
     def take(self, keep: np.ndarray) -> _Panels:
-        out = _Panels(self.example[keep], self.lo[keep], self.hi[keep])
-        out.feat, out.resid, out.rows = self.feat[keep], self.resid[keep], self.rows[keep]
+        out = _Panels(self.example[keep], self.lo[keep], self.hi[keep], self.rows[keep])
+        out.feat, out.resid = self.feat[keep], self.resid[keep]
         return out
 
     @staticmethod
     def concat(a: _Panels, b: _Panels) -> _Panels:
-        out = _Panels(*(np.concatenate([x, y]) for x, y in
-                        ((a.example, b.example), (a.lo, b.lo), (a.hi, b.hi))))  # fmt: skip
+        out = _Panels(
+            *(np.concatenate([x, y]) for x, y in
+              ((a.example, b.example), (a.lo, b.lo), (a.hi, b.hi), (a.rows, b.rows)))
+        )  # fmt: skip
         out.feat = np.concatenate([a.feat, b.feat])
         out.resid = np.concatenate([a.resid, b.resid])
-        out.rows = np.concatenate([a.rows, b.rows])
         return out
 
 
@@ -315,60 +323,70 @@ class _State:
         self.error = np.full(n, math.inf)
         self.done = np.zeros(n, dtype=bool)
         self.converged = np.zeros(n, dtype=bool)
-        self.first = np.zeros(n, dtype=np.int64)  # store rows of α = 0 and α = 1
-        self.last = np.zeros(n, dtype=np.int64)
+        self.scale_f = np.ones(n)  # |F(x) − F(x')|, see set_scale
+
+    def set_scale(self, store: _Store, first: np.ndarray, last: np.ndarray) -> None:
+        """|F(x) − F(x')| per example, from the store rows of α = 0 and α = 1."""
+        f = np.abs(store.outputs[last] - store.outputs[first])
+        self.scale_f = np.where(f > 0, f, np.finfo(np.float64).tiny)
 
     def add_panels(
-        self, panels: _Panels, fresh: np.ndarray, store: _Store, diff: torch.Tensor
+        self,
+        panels: _Panels,
+        fresh: np.ndarray,
+        store: _Store,
+        diff: torch.Tensor,
     ) -> None:
         """Evaluate the ``fresh`` panels (fill their ``feat``, ``resid``), add B_p to the totals."""
         if not fresh.any():
             return
-        part = panels.take(fresh)
-        boole, error, resid = _panel_values(part, store, diff)
-        self.total.index_add_(0, torch.from_numpy(part.example).to(self.total.device), boole)
-        panels.rows[fresh] = part.rows
-        panels.feat[fresh] = error.norm(dim=1).cpu().numpy()
-        panels.resid[fresh] = resid.cpu().numpy()
+        idx = np.flatnonzero(fresh)
+        boole, error, resid = _panel_values(panels.take(idx), store, diff)
+        self.total.index_add_(0, torch.from_numpy(panels.example[idx]).to(self.total.device), boole)
+        panels.feat[idx] = error.norm(dim=1).cpu().numpy()
+        panels.resid[idx] = resid.cpu().numpy()
 
     def remove_panels(self, panels: _Panels, store: _Store, diff: torch.Tensor) -> None:
         """Subtract the Boole values of ``panels`` (about to be split) from the totals."""
-        boole, _, _ = _panel_values(panels, store, diff)
+        boole, _, _ = _panel_values(panels, store, diff, with_error=False)
         self.total.index_add_(0, torch.from_numpy(panels.example).to(self.total.device), -boole)
 
 
 def _panel_values(
-    panels: _Panels, store: _Store, diff: torch.Tensor
+    panels: _Panels, store: _Store, diff: torch.Tensor, with_error: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Boole values (P, F), per-feature error estimates (P, F) and residuals (P,) of panels."""
-    idx = panels.node_rows(store)
-    grads = store.grads()
-    g = grads[torch.from_numpy(idx).to(grads.device)].double()  # (P, 5, F)
-    g = g * diff[torch.from_numpy(panels.example).to(diff.device)][:, None, :]
+    grads = store.grads
+    idx = torch.from_numpy(panels.rows.reshape(-1)).to(grads.device)
+    g = grads.index_select(0, idx).reshape(len(panels), 5, -1).double()  # (P, 5, F)
+    rules = (_RULES_T if with_error else _RULES_T[:1]).to(g.device)
+    # (r, 5) @ (P, 5, F): both rules at once, features stay the contiguous last dimension
+    both = torch.matmul(rules, g)
     h = torch.from_numpy((panels.hi - panels.lo) / (4.0 * q.ONE)).to(g)
-    boole = torch.einsum("pkf,k->pf", g, _BOOLE.to(g.device)) * h[:, None]
-    error = torch.einsum("pkf,k->pf", g, _ERROR.to(g.device)) * h[:, None]
-    rise = torch.from_numpy(store.outputs[idx[:, 4]] - store.outputs[idx[:, 0]]).to(g)
-    return boole, error, boole.sum(1) - rise
+    ex = torch.from_numpy(panels.example).to(diff.device)
+    both = both * (diff.index_select(0, ex) * h[:, None])[:, None, :]  # × h (x − x')
+    boole = both[:, 0]
+    if not with_error:
+        return boole, boole, boole[:, 0]
+    outputs = store.outputs
+    rise = torch.from_numpy(outputs[panels.rows[:, 4]] - outputs[panels.rows[:, 0]]).to(g)
+    return boole, both[:, 1], boole.sum(1) - rise
 
 
 def _refine(
     panels: _Panels, state: _State, store: _Store, diff: torch.Tensor, tol: float, max_steps: int
-) -> tuple[list[tuple[int, int]], _Panels, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, _Panels, np.ndarray]:
     """Update every error estimate; split panels of unfinished examples.
 
-    Returns the new (example, position) nodes to evaluate, all panels, and which are new.
+    Returns the new nodes to evaluate (examples, positions; their store rows follow the
+    current ones in that order), all panels, and which panels are new.
     """
     n = len(state.error)
     tiny = np.finfo(np.float64).tiny
     scale_a = state.total.norm(dim=1).cpu().numpy()
     scale_a = np.where(scale_a > 0, scale_a, tiny)
-    scale_f = np.abs(store.outputs[state.last] - store.outputs[state.first])
-    scale_f = np.where(scale_f > 0, scale_f, tiny)
     e = panels.example
-    feat = panels.feat / scale_a[e]
-    comp = np.abs(panels.resid) / scale_f[e]
-    indicator = feat + comp
+    indicator = panels.feat / scale_a[e] + np.abs(panels.resid) / state.scale_f[e]
     # The Simpson difference is asymptotic: at a ReLU kink (a jump of the integrand) it can miss
     # most of the error, which the exact panel residuals then show; adding both keeps the
     # estimate an upper bound in practice on kinked as well as smooth paths.
@@ -379,51 +397,86 @@ def _refine(
     state.done[hit] = state.converged[hit] = True
     active &= ~hit
 
-    splittable = ((panels.hi - panels.lo) % 8 == 0) & active[e]
-    order = np.lexsort((-indicator, e))
-    chosen = np.zeros(len(panels), dtype=bool)
     budget = (max_steps - store.count) // _SPLIT_COST
-    # Split the fewest panels (largest indicators first) whose indicators cover the excess
-    # over tol: many panels per round while the estimate is far above tol, few near the end.
-    goal = np.bincount(e, weights=indicator, minlength=n) - tol
-    starts = np.searchsorted(e[order], np.arange(n + 1))
-    for ex in np.flatnonzero(active):
-        cand = order[starts[ex] : starts[ex + 1]]
-        cand = cand[splittable[cand]][: max(int(budget[ex]), 0)]
-        if not len(cand):
-            state.done[ex] = True
-            continue
-        covered = np.cumsum(indicator[cand])
-        k = int(np.searchsorted(covered, goal[ex])) + 1
-        chosen[cand[:k]] = True
-    if not chosen.any():
-        return [], panels, np.zeros(len(panels), dtype=bool)
+    chosen = _choose(panels, indicator, active, error - tol, budget)
+    # an unfinished example with nothing left to split (max_steps, or the grid's depth) stops
+    state.done[active & (np.bincount(e[chosen], minlength=n) == 0)] = True
+    if not len(chosen):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, panels, np.zeros(len(panels), dtype=bool)
     parents = panels.take(chosen)
     state.remove_panels(parents, store, diff)
+    children, new_ex, new_pos = _split(parents, store.size)
+    keep = np.ones(len(panels), dtype=bool)
+    keep[chosen] = False
+    fresh = np.concatenate([np.zeros(int(keep.sum()), bool), np.ones(len(children), bool)])
+    return new_ex, new_pos, _Panels.concat(panels.take(keep), children), fresh
+
+
+def _choose(
+    panels: _Panels, indicator: np.ndarray, active: np.ndarray, goal: np.ndarray,
+    budget: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Indices of the panels to split: per active example, its splittable panels by decreasing
+    indicator, the fewest whose indicators cover ``goal`` (the excess over tol), at most
+    ``budget`` of them.  Vectorised over examples: one sort, one cumulative sum."""
+    e = panels.example
+    cand = np.flatnonzero(active[e] & ((panels.hi - panels.lo) % 8 == 0))
+    if not len(cand):
+        return cand
+    cand = cand[np.lexsort((-indicator[cand], e[cand]))]  # by example, then largest first
+    ce, ind = e[cand], indicator[cand]
+    starts = np.flatnonzero(np.r_[True, ce[1:] != ce[:-1]])
+    sizes = np.diff(np.r_[starts, len(cand)])
+    rank = np.arange(len(cand)) - np.repeat(starts, sizes)
+    # the indicator mass before each candidate within its example: a panel is taken while
+    # what the panels before it cover is still short of the goal
+    before = np.cumsum(ind) - ind
+    before -= np.repeat(before[starts], sizes)
+    take = (rank < budget[ce]) & (before < goal[ce])
+    return np.sort(cand[take])
+
+
+def _split(parents: _Panels, next_row: int) -> tuple[_Panels, np.ndarray, np.ndarray]:
+    """Halve ``parents``: children (all left halves, then all right halves) and the four new
+    nodes of each split, whose store rows will be ``next_row``, ``next_row + 1``, ...
+
+    A child's ends and midpoint are nodes of its parent (slots 0, 2, 4 of the left child are the
+    parent's 0, 1, 2; of the right child its 2, 3, 4), so only slots 1 and 3 are new.
+    """
+    p = len(parents)
     mid = (parents.lo + parents.hi) // 2
-    children = _Panels(
-        np.concatenate([parents.example, parents.example]),
-        np.concatenate([parents.lo, mid]),
-        np.concatenate([mid, parents.hi]),
-    )
-    ce, cp = children.node_positions()
-    new = list(zip(ce[:, [1, 3]].ravel().tolist(), cp[:, [1, 3]].ravel().tolist()))
-    new.sort()
-    fresh = np.concatenate([np.zeros(int((~chosen).sum()), bool), np.ones(len(children), bool)])
-    return new, _Panels.concat(panels.take(~chosen), children), fresh
+    lo = np.concatenate([parents.lo, mid])
+    hi = np.concatenate([mid, parents.hi])
+    example = np.concatenate([parents.example, parents.example])
+    quarter = (hi - lo) // 4
+    new_pos = np.stack([lo + quarter, lo + 3 * quarter], 1)  # (2P, 2): slots 1 and 3
+    new_rows = next_row + np.arange(4 * p, dtype=np.int64).reshape(2 * p, 2)
+    rows = np.empty((2 * p, 5), dtype=np.int64)
+    rows[:p, 0::2] = parents.rows[:, 0:3]
+    rows[p:, 0::2] = parents.rows[:, 2:5]
+    rows[:, list(_NEW_SLOTS)] = new_rows
+    children = _Panels(example, lo, hi, rows)
+    return children, np.repeat(example, 2), new_pos.reshape(-1)
 
 
 def _final_sums(
-    panels: _Panels, store: _Store, diff_flat: torch.Tensor, xs: tuple[torch.Tensor, ...]
+    panels: _Panels,
+    store: _Store,
+    diff_flat: torch.Tensor,
+    xs: tuple[torch.Tensor, ...],
+    create_graph: bool,
 ) -> tuple[torch.Tensor, ...]:
     """Composite Boole sums × (x − x'), split back into the inputs' shapes (graph kept)."""
-    idx = panels.node_rows(store)
     h = (panels.hi - panels.lo) / (4.0 * q.ONE)
-    weights = np.zeros(len(store.example))
-    np.add.at(weights, idx.ravel(), (h[:, None] * q.BOOLE[None, :]).ravel())
-    grads = torch.cat(store.live) if len(store.live) > 1 else store.live[0]
+    weights = np.zeros(store.size)
+    np.add.at(weights, panels.rows.ravel(), (h[:, None] * q.BOOLE[None, :]).ravel())
+    if create_graph:
+        grads = torch.cat(store.live) if len(store.live) > 1 else store.live[0]
+    else:
+        grads = store.grads
     w = torch.from_numpy(weights).to(device=grads.device)
-    rows = torch.tensor(store.example, dtype=torch.long, device=grads.device)
+    rows = torch.from_numpy(store.example).to(grads.device)
     n = diff_flat.shape[0]
     flat = torch.zeros(n, grads.shape[1], dtype=torch.float64, device=grads.device)
     flat = flat.index_add(0, rows, w[:, None] * grads.double())
@@ -435,3 +488,10 @@ def _final_sums(
         out.append(flat[:, start : start + size].reshape(x.shape))
         start += size
     return tuple(out)
+
+
+def _alphas_per_example(store: _Store, n: int) -> list[np.ndarray]:
+    """The nodes each example was evaluated at, sorted."""
+    order = np.lexsort((store.position, store.example))
+    cuts = np.cumsum(store.count)[:-1]
+    return [p / q.ONE for p in np.split(store.position[order], cuts)]
