@@ -350,3 +350,19 @@ def test_vectorised_panel_choice_matches_the_plain_rule(n: int, p: int, seed: in
     got = _choose(panels, indicator, active, goal, budget)
     want = _choose_by_loop(e, lo, hi, indicator, active, goal, budget)
     np.testing.assert_array_equal(got, want)
+
+
+def test_children_increments_replace_their_parent_exactly() -> None:
+    """The running Σ_p B_p (the scale of the per-feature estimate) is kept by adding each new
+    panel's increment; a split's two increments must equal B_left + B_right − B_parent."""
+    from pathattr.methods.adaptive import _PARENT_SHARE
+
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal(9)  # an integrand at the 9 nodes of a parent's two children
+    left, right, parent = g[0:5], g[4:9], g[0:9:2]
+    h_child = 0.125
+    boole = lambda v, h: float(q.BOOLE @ v) * h  # noqa: E731
+    inc = lambda v, side: float((q.BOOLE - _PARENT_SHARE[side]) @ v) * h_child  # noqa: E731
+    want = boole(left, h_child) + boole(right, h_child) - boole(parent, 2 * h_child)
+    assert abs(inc(left, 1) + inc(right, 2) - want) < 1e-14
+    assert not _PARENT_SHARE[0].any()  # a panel without a parent adds its Boole value

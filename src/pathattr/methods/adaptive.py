@@ -31,9 +31,10 @@ Every round gathers the new nodes of all examples into one batched engine call, 
 bookkeeping is vectorised over all panels of all examples: each panel carries the store rows of
 its five nodes (a child inherits three from its parent, so no node is ever looked up), the
 choice of panels to split is one sort and one cumulative sum, and only the panels created in a
-round are evaluated (a running per-example sum gives ‖A‖), so a round costs a few tensor
-operations whatever the number of examples.  Attributions are never rescaled: they are the composite Boole
-sums of the final panels.
+round are evaluated (a running per-example sum gives ‖A‖; a child's increment takes out its
+share of its parent), so a round costs a few tensor operations whatever the number of
+examples.  Attributions are never rescaled: they are the composite Boole sums of the final
+panels.
 """
 
 from __future__ import annotations
@@ -62,8 +63,17 @@ from pathattr.quadrature import adaptive as q
 from pathattr.result import Attribution, ConvergenceWarning, completeness, warn_if_incomplete
 
 _SPLIT_COST = 4
-#: (2, 5): the Boole weights and the error weights (B − S2), times h; one product gives both
-_RULES_T = torch.tensor(np.stack([q.BOOLE, q.ERROR]), dtype=torch.float64)
+#: What a new panel adds to its example's Σ_p B_p, times h: a panel without a parent its Boole
+#: value; a child its Boole value minus its share of its parent's (the parent's nodes 0, 1, 2
+#: are the left child's 0, 2, 4 and nodes 2, 3, 4 the right child's; node 2 is shared halfway).
+#: The two children's increments add up to B_left + B_right − B_parent, so the running sum
+#: needs no pass over the parents.  Index: side (0 no parent, 1 left child, 2 right child).
+_PARENT_SHARE = np.array([[0, 0, 0, 0, 0], [7, 0, 32, 0, 6], [6, 0, 32, 0, 7]]) * (4.0 / 45.0)
+#: (side, 3, 5): Boole, error (B − S2) and increment weights, times h; one product gives all
+_RULES = torch.tensor(
+    np.stack([np.stack([q.BOOLE, q.ERROR, q.BOOLE - share]) for share in _PARENT_SHARE]),
+    dtype=torch.float64,
+)
 #: where a split's four new nodes sit in its two children (node slots 1 and 3 of each)
 _NEW_SLOTS = (1, 3)
 
@@ -104,7 +114,7 @@ class _Store:
         self.example = np.concatenate([self.example, example])
         self.position = np.concatenate([self.position, position])
         self.outputs = np.concatenate([self.outputs, outputs])
-        np.add.at(self.count, example, 1)
+        self.count += np.bincount(example, minlength=len(self.count))
         self.size = end
 
 
@@ -205,7 +215,7 @@ def adaptive_integrated_gradients(
                 state.set_scale(store, first, last)
             state.add_panels(panels, fresh, store, diff_plain)
             done_before = int(state.done.sum())
-            step = _refine(panels, state, store, diff_plain, tol, max_steps)
+            step = _refine(panels, state, store, tol, max_steps)
             new_ex, new_pos, panels, fresh = step
             bar.update(int(state.done.sum()) - done_before)
     finally:
@@ -287,12 +297,18 @@ class _Panels:
     five nodes, and per-panel estimates."""
 
     def __init__(
-        self, example: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray
+        self,
+        example: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        rows: np.ndarray,
+        side: np.ndarray | None = None,
     ) -> None:
         self.example = example
         self.lo = lo
         self.hi = hi
         self.rows = rows  # (P, 5)
+        self.side = np.zeros(len(lo), dtype=np.int64) if side is None else side  # _PARENT_SHARE
         self.feat = np.zeros(len(lo))  # ‖E_p‖₂ (absolute)
         self.resid = np.zeros(len(lo))  # r_p
 
@@ -300,7 +316,9 @@ class _Panels:
         return len(self.lo)
 
     def take(self, keep: np.ndarray) -> _Panels:
-        out = _Panels(self.example[keep], self.lo[keep], self.hi[keep], self.rows[keep])
+        out = _Panels(
+            self.example[keep], self.lo[keep], self.hi[keep], self.rows[keep], self.side[keep]
+        )
         out.feat, out.resid = self.feat[keep], self.resid[keep]
         return out
 
@@ -308,7 +326,8 @@ class _Panels:
     def concat(a: _Panels, b: _Panels) -> _Panels:
         out = _Panels(
             *(np.concatenate([x, y]) for x, y in
-              ((a.example, b.example), (a.lo, b.lo), (a.hi, b.hi), (a.rows, b.rows)))
+              ((a.example, b.example), (a.lo, b.lo), (a.hi, b.hi), (a.rows, b.rows),
+               (a.side, b.side)))
         )  # fmt: skip
         out.feat = np.concatenate([a.feat, b.feat])
         out.resid = np.concatenate([a.resid, b.resid])
@@ -337,44 +356,39 @@ class _State:
         store: _Store,
         diff: torch.Tensor,
     ) -> None:
-        """Evaluate the ``fresh`` panels (fill their ``feat``, ``resid``), add B_p to the totals."""
+        """Evaluate the ``fresh`` panels (fill their ``feat``, ``resid``) and update the totals
+        (a split replaces its parent's B_p by its children's)."""
         if not fresh.any():
             return
         idx = np.flatnonzero(fresh)
-        boole, error, resid = _panel_values(panels.take(idx), store, diff)
-        self.total.index_add_(0, torch.from_numpy(panels.example[idx]).to(self.total.device), boole)
+        increment, error, resid = _panel_values(panels.take(idx), store, diff)
+        ex = torch.from_numpy(panels.example[idx]).to(self.total.device)
+        self.total.index_add_(0, ex, increment)
         panels.feat[idx] = error.norm(dim=1).cpu().numpy()
         panels.resid[idx] = resid.cpu().numpy()
 
-    def remove_panels(self, panels: _Panels, store: _Store, diff: torch.Tensor) -> None:
-        """Subtract the Boole values of ``panels`` (about to be split) from the totals."""
-        boole, _, _ = _panel_values(panels, store, diff, with_error=False)
-        self.total.index_add_(0, torch.from_numpy(panels.example).to(self.total.device), -boole)
-
 
 def _panel_values(
-    panels: _Panels, store: _Store, diff: torch.Tensor, with_error: bool = True
+    panels: _Panels, store: _Store, diff: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Boole values (P, F), per-feature error estimates (P, F) and residuals (P,) of panels."""
+    """Increments of Σ_p B_p (P, F) (see :data:`_PARENT_SHARE`), per-feature error estimates
+    (P, F) and completeness residuals (P,) of panels."""
     grads = store.grads
     idx = torch.from_numpy(panels.rows.reshape(-1)).to(grads.device)
     g = grads.index_select(0, idx).reshape(len(panels), 5, -1).double()  # (P, 5, F)
-    rules = (_RULES_T if with_error else _RULES_T[:1]).to(g.device)
-    # (r, 5) @ (P, 5, F): both rules at once, features stay the contiguous last dimension
-    both = torch.matmul(rules, g)
+    rules = _RULES.to(g.device)[torch.from_numpy(panels.side).to(g.device)]  # (P, 3, 5)
+    # (P, 3, 5) @ (P, 5, F): all three rules at once, features stay the contiguous last dim
+    vals = torch.matmul(rules, g)
     h = torch.from_numpy((panels.hi - panels.lo) / (4.0 * q.ONE)).to(g)
     ex = torch.from_numpy(panels.example).to(diff.device)
-    both = both * (diff.index_select(0, ex) * h[:, None])[:, None, :]  # × h (x − x')
-    boole = both[:, 0]
-    if not with_error:
-        return boole, boole, boole[:, 0]
+    vals = vals * (diff.index_select(0, ex) * h[:, None])[:, None, :]  # × h (x − x')
     outputs = store.outputs
     rise = torch.from_numpy(outputs[panels.rows[:, 4]] - outputs[panels.rows[:, 0]]).to(g)
-    return boole, both[:, 1], boole.sum(1) - rise
+    return vals[:, 2], vals[:, 1], vals[:, 0].sum(1) - rise
 
 
 def _refine(
-    panels: _Panels, state: _State, store: _Store, diff: torch.Tensor, tol: float, max_steps: int
+    panels: _Panels, state: _State, store: _Store, tol: float, max_steps: int
 ) -> tuple[np.ndarray, np.ndarray, _Panels, np.ndarray]:
     """Update every error estimate; split panels of unfinished examples.
 
@@ -405,7 +419,6 @@ def _refine(
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, panels, np.zeros(len(panels), dtype=bool)
     parents = panels.take(chosen)
-    state.remove_panels(parents, store, diff)
     children, new_ex, new_pos = _split(parents, store.size)
     keep = np.ones(len(panels), dtype=bool)
     keep[chosen] = False
@@ -426,13 +439,12 @@ def _choose(
         return cand
     cand = cand[np.lexsort((-indicator[cand], e[cand]))]  # by example, then largest first
     ce, ind = e[cand], indicator[cand]
-    starts = np.flatnonzero(np.r_[True, ce[1:] != ce[:-1]])
-    sizes = np.diff(np.r_[starts, len(cand)])
-    rank = np.arange(len(cand)) - np.repeat(starts, sizes)
+    start = np.searchsorted(ce, ce)  # where each candidate's example begins in the order
+    rank = np.arange(len(cand)) - start
     # the indicator mass before each candidate within its example: a panel is taken while
     # what the panels before it cover is still short of the goal
     before = np.cumsum(ind) - ind
-    before -= np.repeat(before[starts], sizes)
+    before -= before[start]
     take = (rank < budget[ce]) & (before < goal[ce])
     return np.sort(cand[take])
 
@@ -456,7 +468,8 @@ def _split(parents: _Panels, next_row: int) -> tuple[_Panels, np.ndarray, np.nda
     rows[:p, 0::2] = parents.rows[:, 0:3]
     rows[p:, 0::2] = parents.rows[:, 2:5]
     rows[:, list(_NEW_SLOTS)] = new_rows
-    children = _Panels(example, lo, hi, rows)
+    side = np.repeat(np.array([1, 2], dtype=np.int64), p)  # left halves, then right halves
+    children = _Panels(example, lo, hi, rows, side)
     return children, np.repeat(example, 2), new_pos.reshape(-1)
 
 
@@ -469,8 +482,8 @@ def _final_sums(
 ) -> tuple[torch.Tensor, ...]:
     """Composite Boole sums × (x − x'), split back into the inputs' shapes (graph kept)."""
     h = (panels.hi - panels.lo) / (4.0 * q.ONE)
-    weights = np.zeros(store.size)
-    np.add.at(weights, panels.rows.ravel(), (h[:, None] * q.BOOLE[None, :]).ravel())
+    node_w = (h[:, None] * q.BOOLE[None, :]).ravel()
+    weights = np.bincount(panels.rows.ravel(), weights=node_w, minlength=store.size)
     if create_graph:
         grads = torch.cat(store.live) if len(store.live) > 1 else store.live[0]
     else:
