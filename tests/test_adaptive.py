@@ -366,3 +366,18 @@ def test_children_increments_replace_their_parent_exactly() -> None:
     want = boole(left, h_child) + boole(right, h_child) - boole(parent, 2 * h_child)
     assert abs(inc(left, 1) + inc(right, 2) - want) < 1e-14
     assert not _PARENT_SHARE[0].any()  # a panel without a parent adds its Boole value
+
+
+def test_panels_evaluated_in_blocks_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathattr.methods import adaptive as ad
+
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)).double()
+    x = torch.randn(4, 6, dtype=D)
+    kw = dict(model=lambda t: torch.softmax(net(t), 1)[:, 0], inputs=x, steps="auto", tol=1e-4)
+    whole = quiet(**kw)
+    monkeypatch.setattr(ad, "_PANEL_BLOCK_BYTES", 5 * 8 * 6 * 3)  # three panels per block
+    blocks = quiet(**kw)
+    assert torch.equal(whole.evaluations, blocks.evaluations)
+    assert whole.extras["rounds"] == blocks.extras["rounds"] > 2
+    torch.testing.assert_close(blocks.attributions, whole.attributions, rtol=0, atol=0)

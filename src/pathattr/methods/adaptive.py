@@ -74,6 +74,8 @@ _RULES = torch.tensor(
     np.stack([np.stack([q.BOOLE, q.ERROR, q.BOOLE - share]) for share in _PARENT_SHARE]),
     dtype=torch.float64,
 )
+#: memory for the gradients gathered to evaluate panels at once (see _State.add_panels)
+_PANEL_BLOCK_BYTES = 64 * 2**20
 #: where a split's four new nodes sit in its two children (node slots 1 and 3 of each)
 _NEW_SLOTS = (1, 3)
 
@@ -358,14 +360,17 @@ class _State:
     ) -> None:
         """Evaluate the ``fresh`` panels (fill their ``feat``, ``resid``) and update the totals
         (a split replaces its parent's B_p by its children's)."""
-        if not fresh.any():
-            return
-        idx = np.flatnonzero(fresh)
-        increment, error, resid = _panel_values(panels.take(idx), store, diff)
-        ex = torch.from_numpy(panels.example[idx]).to(self.total.device)
-        self.total.index_add_(0, ex, increment)
-        panels.feat[idx] = error.norm(dim=1).cpu().numpy()
-        panels.resid[idx] = resid.cpu().numpy()
+        fresh_idx = np.flatnonzero(fresh)
+        # in blocks: the gathered gradients are (panels, 5, features) float64, which for a
+        # batch of large images would otherwise be gigabytes at once
+        block = max(1, _PANEL_BLOCK_BYTES // (5 * 8 * max(1, self.total.shape[1])))
+        for start in range(0, len(fresh_idx), block):
+            idx = fresh_idx[start : start + block]
+            increment, error, resid = _panel_values(panels.take(idx), store, diff)
+            ex = torch.from_numpy(panels.example[idx]).to(self.total.device)
+            self.total.index_add_(0, ex, increment)
+            panels.feat[idx] = error.norm(dim=1).cpu().numpy()
+            panels.resid[idx] = resid.cpu().numpy()
 
 
 def _panel_values(
