@@ -83,8 +83,8 @@ _NEW_SLOTS = (1, 3)
 class _Store:
     """Every evaluated node, in evaluation order: example, grid position, F and gradient row.
 
-    Rows are appended a round at a time into buffers that double when full, so a round costs
-    one copy of its own rows, not of everything before it.
+    Gradient rows are appended a round at a time into a buffer that doubles when full, so a
+    round costs one copy of its own rows, not of everything before it.
     """
 
     def __init__(self, n: int, features: int, dtype: torch.dtype, device: torch.device) -> None:
