@@ -76,8 +76,6 @@ _RULES = torch.tensor(
 )
 #: memory for the gradients gathered to evaluate panels at once (see _State.add_panels)
 _PANEL_BLOCK_BYTES = 64 * 2**20
-#: where a split's four new nodes sit in its two children (node slots 1 and 3 of each)
-_NEW_SLOTS = (1, 3)
 
 
 class _Store:
@@ -472,7 +470,7 @@ def _split(parents: _Panels, next_row: int) -> tuple[_Panels, np.ndarray, np.nda
     rows = np.empty((2 * p, 5), dtype=np.int64)
     rows[:p, 0::2] = parents.rows[:, 0:3]
     rows[p:, 0::2] = parents.rows[:, 2:5]
-    rows[:, list(_NEW_SLOTS)] = new_rows
+    rows[:, [1, 3]] = new_rows
     side = np.repeat(np.array([1, 2], dtype=np.int64), p)  # left halves, then right halves
     children = _Panels(example, lo, hi, rows, side)
     return children, np.repeat(example, 2), new_pos.reshape(-1)
