@@ -6,11 +6,18 @@ interleaved in one process (order rotated every round) and each ratio is the med
 of time / ideal time of the same round, as in ``ig_vs_captum.py``.  One torch thread.
 
     OMP_NUM_THREADS=1 python benchmarks/ig_floor_breakdown.py [--rounds 300]
+
+It also counts the minor page faults of each call (``getrusage``, outside the timed window): on
+CPU, PyTorch allocates through ``malloc``, which can hand memory back to the kernel between calls,
+so a variant that allocates more may pay for fresh zeroed pages.  Running it again with
+``MALLOC_TOP_PAD_=67108864`` (glibc keeps 64 MB spare) takes those faults away and shows whether
+they explain a ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import time
@@ -117,17 +124,22 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(20):
             fn()
     times: dict[str, list[float]] = {k: [] for k in names}
+    faults: dict[str, int] = dict.fromkeys(names, 0)
     for r in range(args.rounds):
         for k in names[r % len(names) :] + names[: r % len(names)]:
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             t0 = time.perf_counter()
             runs[k]()
             times[k].append(time.perf_counter() - t0)
+            faults[k] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
     ideal = times[names[0]]
     print(f"MLP 64-128-128-10, {N} x {STEPS} Gauss-Legendre rows, {args.rounds} rounds, 1 thread\n")
-    print("| case | median time (ms) | ratio vs ideal |\n| --- | --- | --- |")
+    print("| case | median time (ms) | ratio vs ideal | minor page faults per call |")
+    print("| --- | --- | --- | --- |")
     for k in names:
         ratio = statistics.median(t / i for t, i in zip(times[k], ideal))
-        print(f"| {k} | {statistics.median(times[k]) * 1e3:.3f} | {ratio:.2f} |")
+        per_call = faults[k] / args.rounds
+        print(f"| {k} | {statistics.median(times[k]) * 1e3:.3f} | {ratio:.2f} | {per_call:.0f} |")
     return 0
 
 
