@@ -454,6 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ig_vs_captum.md"))
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     ap.add_argument("--note", default="", help="a sentence about the machine for the header")
+    ap.add_argument(
+        "--examples", type=int, default=None,
+        help="examples N for the small models (mlp, cnn, multi; default 16)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
 
     if args.quick:
@@ -477,6 +481,10 @@ def main(argv: list[str] | None = None) -> int:
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     for spec in specs.values():
         spec.device = args.device
+        if args.examples is not None and spec.interleave:
+            # more rows per call: keep the timed work per variant about the same
+            spec.repeats = max(31, spec.repeats * spec.n // args.examples) | 1
+            spec.n = args.examples
     rows = []
     for name in names:
         spec = specs[name]
