@@ -20,6 +20,20 @@ class TrainingModeWarning(UserWarning):
     """The model is in training mode with layers whose output depends on the mode."""
 
 
+def warn_zero_gradient(where: str = "every path point", stacklevel: int = 2) -> None:
+    """Warn that the selected output had zero gradient w.r.t. every input at ``where``.
+
+    ``stacklevel`` counts from the caller of this function, as in :func:`warnings.warn`.
+    """
+    warnings.warn(
+        f"inputs: the selected model output has zero gradient with respect to every input at "
+        f"{where}; the output does not depend on the inputs (check the target and that the "
+        "inputs reach the output)",
+        ZeroGradientWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 def as_tuple(inputs: Any, name: str = "inputs", *, finite: bool = True) -> tuple[torch.Tensor, ...]:
     """Inputs as a non-empty tuple of tensors with a common batch dimension.
 

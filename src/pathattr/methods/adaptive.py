@@ -53,10 +53,11 @@ from pathattr.engine.progress import progress_bar
 from pathattr.engine.targets import TargetLike, make_selector
 from pathattr.engine.validate import (
     BaselineLike,
-    ZeroGradientWarning,
     as_baselines,
     as_tuple,
+    check_finite_paths,
     warn_training_mode,
+    warn_zero_gradient,
 )
 from pathattr.paths.straight import StraightLine
 from pathattr.quadrature import adaptive as q
@@ -152,13 +153,14 @@ def adaptive_integrated_gradients(
     tol = _check_tol(tol)
     max_steps = _check_max_steps(max_steps)
     single = isinstance(inputs, torch.Tensor)
-    xs = as_tuple(inputs)
-    bs = as_baselines(baselines, xs)
+    xs = as_tuple(inputs, finite=False)
+    bs = as_baselines(baselines, xs, finite=False)
     fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
     n = xs[0].shape[0]
     selector = make_selector(target, n)
     warn_training_mode(model)
     path = StraightLine(xs, bs)
+    check_finite_paths(xs, bs, path.diffs)
     device = xs[0].device
     diff_flat = torch.cat([d.reshape(n, -1) for d in path.diffs], 1)
     diff_plain = diff_flat.detach().double()
@@ -225,13 +227,7 @@ def adaptive_integrated_gradients(
     output = torch.tensor(store.outputs[last], dtype=xs[0].dtype, device=device)
     base_output = torch.tensor(store.outputs[first], dtype=xs[0].dtype, device=device)
     if not any_gradient:
-        warnings.warn(
-            "inputs: the selected model output has zero gradient with respect to every input at "
-            "every path point; the output does not depend on the inputs (check the target and "
-            "that the inputs reach the output)",
-            ZeroGradientWarning,
-            stacklevel=3,
-        )
+        warn_zero_gradient(stacklevel=3)
     delta, rel = completeness(attributions, output, base_output)
     converged = torch.from_numpy(state.converged.copy())
     if not bool(converged.all()):

@@ -38,10 +38,10 @@ from pathattr.engine.memory import resolve_batch_size
 from pathattr.engine.progress import progress_bar
 from pathattr.engine.targets import Selector, TargetLike, make_selector
 from pathattr.engine.validate import (
-    ZeroGradientWarning,
     as_tuple,
     check_int_arg,
     warn_training_mode,
+    warn_zero_gradient,
 )
 from pathattr.paths.references import ReferencePath
 from pathattr.result import Attribution, completeness, warn_if_incomplete
@@ -224,15 +224,7 @@ def expected_gradients(
     if isinstance(source, TensorReferences) and table is not None:
         full = table_means(table, selector, n)
     if not any_gradient:
-        import warnings
-
-        warnings.warn(
-            "inputs: the selected model output has zero gradient with respect to every input at "
-            "every sampled path point; the output does not depend on the inputs (check the "
-            "target and that the inputs reach the output)",
-            ZeroGradientWarning,
-            stacklevel=2,
-        )
+        warn_zero_gradient("every sampled path point", stacklevel=2)
     delta, rel = completeness(sums, output, base_output)
     res = _result(
         sums, se, single, output, base_output, delta, rel, k, sampling, used_seed, full, drawn

@@ -31,11 +31,11 @@ from pathattr.engine.progress import progress_bar
 from pathattr.engine.targets import TargetLike, make_selector
 from pathattr.engine.validate import (
     BaselineLike,
-    ZeroGradientWarning,
     as_baselines,
     as_tuple,
     check_finite_paths,
     warn_training_mode,
+    warn_zero_gradient,
 )
 from pathattr.paths.straight import StraightLine
 from pathattr.quadrature.rules import Rule, quadrature
@@ -151,15 +151,7 @@ def integrated_gradients(
     elif base_output is None:
         base_output = forward_select(model, bs, selector, forward_args=fargs, batch_size=batch_size)
     if not result.any_gradient:
-        import warnings
-
-        warnings.warn(
-            "inputs: the selected model output has zero gradient with respect to every input at "
-            "every path point; the output does not depend on the inputs (check the target and "
-            "that the inputs reach the output)",
-            ZeroGradientWarning,
-            stacklevel=2,
-        )
+        warn_zero_gradient(stacklevel=2)
     assert output is not None and base_output is not None
     delta, rel = completeness(result.sums, output, base_output)
     if not multiply_by_inputs:
