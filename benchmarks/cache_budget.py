@@ -21,16 +21,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import ig_vs_captum as B  # noqa: E402  (its models)
+import ig_vs_captum as B  # noqa: E402  (its models, variants and timing loop)
 
-import pathattr  # noqa: E402
 from pathattr.engine.memory import saved_bytes_per_row  # noqa: E402
 from pathattr.engine.targets import make_selector  # noqa: E402
 from pathattr.paths.straight import StraightLine  # noqa: E402
@@ -40,55 +38,36 @@ from pathattr.quadrature import quadrature  # noqa: E402
 def sweep(name: str, n: int, steps: int, budgets: list[int], rounds: int) -> list[str]:
     """Table rows for one case."""
     m, xs, bs, targets, desc = B.build(name, n, 64)
-    x: Any = xs if len(xs) > 1 else xs[0]
-    b: Any = bs if len(bs) > 1 else bs[0]
     al = torch.tensor(quadrature("gausslegendre", steps).alphas, dtype=torch.float32)
-    pts = tuple(
-        torch.addcmul(
-            bb.unsqueeze(1), al.reshape((1, -1) + (1,) * (xx.dim() - 1)), (xx - bb).unsqueeze(1)
-        ).reshape((-1,) + tuple(xx.shape[1:]))
-        for xx, bb in zip(xs, bs)
-    )
-    t_rows = targets.repeat_interleave(steps).reshape(-1, 1)
     rows = torch.arange(n).repeat_interleave(steps)
     per_row = saved_bytes_per_row(
         m, StraightLine(xs, bs), make_selector(targets, n), rows, al.repeat(n), n_examples=n
     )
     total = n * steps
 
-    def ideal() -> None:
-        p = tuple(q.detach().requires_grad_(True) for q in pts)
-        torch.autograd.grad(m(*p).gather(1, t_rows).sum(), p)
+    def runner(variant: str, chunk: int | None = None) -> Any:
+        # the ideal and pathattr exactly as ig_vs_captum.py times them
+        spec = {"steps": steps, "n": n, "chunk": chunk}
+        return B.make_runner(variant, m, xs, bs, targets, spec, torch.device("cpu"))
 
-    def ig(chunk: int | None) -> Any:
-        return lambda: pathattr.integrated_gradients(
-            m, x, b, targets, steps=steps, batch_size=chunk, warn_tol=float("inf")
-        )
-
-    fns: dict[str, Any] = {"ideal": ideal, "one pass": ig(None)}
+    fns: dict[str, Any] = {"ideal": runner("ideal"), "one pass": runner("pathattr_none")}
     for mib in budgets:
         fit = max(8, mib * 2**20 // per_row)
         if fit >= total:
             continue
         chunks = -(-total // fit)
         size = -(-total // chunks)
-        fns[f"{mib} MiB ({size} rows)"] = ig(size)
+        fns[f"{mib} MiB ({size} rows)"] = runner("pathattr_chunked", size)
     for fn in fns.values():
         for _ in range(3):
             fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    items = list(fns.items())
-    for r in range(rounds):
-        for k, fn in items[r % len(items) :] + items[: r % len(items)]:
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+    times, _ = B.time_interleaved(fns, rounds)
+    ratios = B.ratios_to(times, "ideal")
     out = []
     for k, t in times.items():
-        ratio = statistics.median(a / i for a, i in zip(t, times["ideal"]))
         out.append(
             f"| {desc} | {n} x {steps} | {per_row / 1024:.1f} | {k} | "
-            f"{statistics.median(t) * 1e3:.2f} | {ratio:.2f} |"
+            f"{statistics.median(t) * 1e3:.2f} | {ratios[k]:.2f} |"
         )
     return out
 

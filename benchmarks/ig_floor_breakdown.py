@@ -17,10 +17,8 @@ they explain a ratio.
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -123,23 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     for fn in runs.values():
         for _ in range(20):
             fn()
-    times: dict[str, list[float]] = {k: [] for k in names}
-    faults: dict[str, int] = dict.fromkeys(names, 0)
-    for r in range(args.rounds):
-        for k in names[r % len(names) :] + names[: r % len(names)]:
-            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            t0 = time.perf_counter()
-            runs[k]()
-            times[k].append(time.perf_counter() - t0)
-            faults[k] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
-    ideal = times[names[0]]
+    times, faults = bench.time_interleaved(runs, args.rounds)
+    ratios = bench.ratios_to(times, names[0])
     print(f"MLP 64-128-128-10, {N} x {STEPS} Gauss-Legendre rows, {args.rounds} rounds, 1 thread\n")
     print("| case | median time (ms) | ratio vs ideal | minor page faults per call |")
     print("| --- | --- | --- | --- |")
     for k in names:
-        ratio = statistics.median(t / i for t, i in zip(times[k], ideal))
         per_call = faults[k] / args.rounds
-        print(f"| {k} | {statistics.median(times[k]) * 1e3:.3f} | {ratio:.2f} | {per_call:.0f} |")
+        median_ms = statistics.median(times[k]) * 1e3
+        print(f"| {k} | {median_ms:.3f} | {ratios[k]:.2f} | {per_call:.0f} |")
     return 0
 
 

@@ -36,9 +36,11 @@ import math
 import multiprocessing as mp
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -379,6 +381,33 @@ def child(name: str, variant: str, spec: dict[str, Any], size: int, q: Any) -> N
         q.put(dict(name=name, variant=variant, error=f"{e!r}\n{traceback.format_exc()}"))
 
 
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], rounds: int, sync: Callable[[], None] | None = None
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Wall time of every call of every function, interleaved: round r runs each once, in an
+    order rotated by r, so that all of them see the same (drifting) machine.  Also returns the
+    minor page faults each function took in all (``getrusage``, outside the timed window).
+    ``sync`` runs inside the timed window after each call (``torch.cuda.synchronize``)."""
+    names = list(fns)
+    times: dict[str, list[float]] = {k: [] for k in names}
+    faults = dict.fromkeys(names, 0)
+    for r in range(rounds):
+        for k in names[r % len(names) :] + names[: r % len(names)]:
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            t0 = time.perf_counter()
+            fns[k]()
+            if sync is not None:
+                sync()
+            times[k].append(time.perf_counter() - t0)
+            faults[k] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+    return times, faults
+
+
+def ratios_to(times: dict[str, list[float]], base: str) -> dict[str, float]:
+    """Median over rounds of time / ``base``'s time in the same round."""
+    return {k: statistics.median(t / b for t, b in zip(v, times[base])) for k, v in times.items()}
+
+
 def timing_child(name: str, variants: list[str], spec: dict[str, Any], size: int, q: Any) -> None:
     """Time all ``variants`` in one process, interleaved: round r runs every variant once, in an
     order rotated by r.  On a shared (virtual) machine the speed drifts over seconds; variants
@@ -395,18 +424,9 @@ def timing_child(name: str, variants: list[str], spec: dict[str, Any], size: int
         for fn in runs.values():
             for _ in range(spec["warmups"]):
                 fn()
-        times: dict[str, list[float]] = {v: [] for v in variants}
-        for r in range(spec["repeats"]):
-            order = variants[r % len(variants) :] + variants[: r % len(variants)]
-            for v in order:
-                t0 = time.perf_counter()
-                runs[v]()
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                times[v].append(time.perf_counter() - t0)
-        ratios = {
-            v: statistics.median(t / i for t, i in zip(times[v], times["ideal"])) for v in variants
-        }
+        sync = torch.cuda.synchronize if dev.type == "cuda" else None
+        times, _ = time_interleaved(runs, spec["repeats"], sync)
+        ratios = ratios_to(times, "ideal")
         q.put(dict(times={v: statistics.median(t) for v, t in times.items()}, ratios=ratios))
     except Exception as e:  # report, do not hang the parent
         import traceback
