@@ -286,7 +286,7 @@ def _auto_run(case: Case, tol: float) -> pathattr.Attribution:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return pathattr.integrated_gradients(
-            case.forward, case.inputs, case.baselines, steps="auto", tol=tol,
+            case.forward, case.inputs, baselines=case.baselines, steps="auto", tol=tol,
             max_steps=4096, forward_args=case.forward_args, batch_size=case.batch_size,
         )  # fmt: skip
 

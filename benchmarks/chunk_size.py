@@ -81,7 +81,13 @@ def run_case(name: str, n: int, steps: int, size: int, chunks: list[int], repeat
 
     def ours(bsz: Any) -> Callable[[], Any]:
         return lambda: pathattr.integrated_gradients(
-            model, x, b, targets, steps=steps, batch_size=bsz, warn_tol=float("inf")
+            model,
+            x,
+            baselines=b,
+            target=targets,
+            steps=steps,
+            batch_size=bsz,
+            warn_tol=float("inf"),
         )
 
     ig = IntegratedGradients(model)

@@ -107,9 +107,11 @@ def methods(model: nn.Module, x: torch.Tensor, refs: torch.Tensor, t: torch.Tens
     gs = GradientShap(model)
 
     def ours(k: int, sampling: str) -> Callable[[int], torch.Tensor]:
-        return lambda seed: pathattr.expected_gradients(
-            model, x, refs, t, samples=k, sampling=sampling, seed=seed
-        ).attributions
+        return lambda seed: (
+            pathattr.expected_gradients(
+                model, x, references=refs, target=t, samples=k, sampling=sampling, seed=seed
+            ).attributions
+        )
 
     def captum(k: int) -> Callable[[int], torch.Tensor]:
         def run(seed: int) -> torch.Tensor:
@@ -184,7 +186,7 @@ def main() -> None:
         with torch.no_grad():
             target = model(x).argmax(1)
         exact = pathattr.noise_integrated_gradients(
-            model, x, target, baselines=refs, steps=128, warn_tol=0.0
+            model, x, target=target, baselines=refs, steps=128, warn_tol=0.0
         )
         a_star = exact.attributions
         assert isinstance(a_star, torch.Tensor)
@@ -208,9 +210,7 @@ def main() -> None:
             base = results[("pathattr random", k)][0]
             for label in table:
                 sec, err = results[(label, k)]
-                lines.append(
-                    f"| {k} | {label} | {sec:.4f} | {sec / base:.2f}x | {err:.4f} |"
-                )
+                lines.append(f"| {k} | {label} | {sec:.4f} | {sec / base:.2f}x | {err:.4f} |")
         # error at equal time: the largest pathattr k whose time fits the peer's time
         lines += ["", "Error at equal time (pathattr stratified, largest k tried that is no "
                   "slower than the peer):", ""]  # fmt: skip
@@ -244,7 +244,13 @@ def main() -> None:
                 errs = [
                     rel_err(
                         pathattr.expected_gradients(
-                            model, x, refs, target, samples=k, sampling=mode, seed=s
+                            model,
+                            x,
+                            references=refs,
+                            target=target,
+                            samples=k,
+                            sampling=mode,
+                            seed=s,
                         ).attributions,  # type: ignore[arg-type]
                         a_star,
                     )

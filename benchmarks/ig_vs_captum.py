@@ -320,7 +320,8 @@ def make_runner(
 
         def run() -> tuple[Any, Any, int]:
             res = pathattr.integrated_gradients(
-                m, xs if len(xs) > 1 else xs[0], bs if len(bs) > 1 else bs[0], targets,
+                m, xs if len(xs) > 1 else xs[0], baselines=bs if len(bs) > 1 else bs[0],
+                target=targets,
                 steps=steps, rule="gausslegendre", batch_size=chunk, warn_tol=float("inf"),
             )  # fmt: skip
             return res.attributions, float(res.relative_delta.max()), res.total_evaluations

@@ -67,7 +67,8 @@ def main() -> None:
 
             def eg(k: int = k, refs: torch.Tensor = refs, **kw: Any) -> Any:
                 return pathattr.expected_gradients(
-                    model, x, refs, y, samples=k, seed=0, batch_size=None, create_graph=True,
+                    model, x, references=refs, target=y, samples=k, seed=0, batch_size=None,
+                    create_graph=True,
                     **kw,
                 )  # fmt: skip
 

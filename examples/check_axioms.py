@@ -35,7 +35,9 @@ def main() -> None:
 
     # any callable (model, inputs, baselines, target) -> attributions works as a method
     def ig(m, inputs, baselines, target):  # noqa: ANN001, ANN202
-        return pathattr.integrated_gradients(m, inputs, baselines, target, steps=128)
+        return pathattr.integrated_gradients(
+            m, inputs, baselines=baselines, target=target, steps=128
+        )
 
     print(axioms.check(ig, model, x, target=0))
     print(axioms.check(pathattr.saliency, model, x, target=0))

@@ -31,7 +31,9 @@ def eg(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CompletenessWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
-        res = pathattr.expected_gradients(model, x, refs, target, samples=samples, seed=seed)
+        res = pathattr.expected_gradients(
+            model, x, references=refs, target=target, samples=samples, seed=seed
+        )
     a = res.attributions
     assert isinstance(a, torch.Tensor)
     return a.detach()

@@ -47,17 +47,17 @@ class Product(nn.Module):
 
 def ig(model: Any, x: torch.Tensor, b: Any, t: Any) -> pathattr.Attribution:
     """Integrated Gradients, 256 Gauss–Legendre nodes."""
-    return pathattr.integrated_gradients(model, x, b, t, steps=256, warn_tol=0)
+    return pathattr.integrated_gradients(model, x, baselines=b, target=t, steps=256, warn_tol=0)
 
 
 def oat(model: Any, x: torch.Tensor, b: Any, t: Any) -> pathattr.Attribution:
     """One feature at a time in index order, 64 midpoint nodes per feature."""
-    return pathattr.one_at_a_time(model, x, b, t, warn_tol=None)
+    return pathattr.one_at_a_time(model, x, baselines=b, target=t, warn_tol=None)
 
 
 def deeplift(model: Any, x: torch.Tensor, b: Any, t: Any) -> pathattr.Attribution:
     """DeepLift-Rescale without completeness warnings."""
-    return pathattr.deeplift(model, x, b, t, warn_tol=None)
+    return pathattr.deeplift(model, x, baselines=b, target=t, warn_tol=None)
 
 
 METHODS: dict[str, Callable[..., Any]] = {

@@ -55,7 +55,7 @@ def method_table(baseline_ig_steps: int, batch_size: int | None, with_rules: boo
     """name -> (model, x, baseline, target) -> attributions."""
 
     def ig(m: nn.Module, x: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        res = pathattr.integrated_gradients(m, x, b, t, steps=baseline_ig_steps,
+        res = pathattr.integrated_gradients(m, x, baselines=b, target=t, steps=baseline_ig_steps,
                                             batch_size=batch_size)  # fmt: skip
         rd = res.relative_delta
         print(f"    IG relative completeness error: max {float(rd.max()):.3f}")
@@ -63,16 +63,20 @@ def method_table(baseline_ig_steps: int, batch_size: int | None, with_rules: boo
 
     table: dict[str, Method] = {
         "IG": ig,
-        "saliency": lambda m, x, b, t: pathattr.saliency(m, x, b, t, absolute=True).attributions,
-        "input x gradient": lambda m, x, b, t: pathattr.input_x_gradient(m, x, b, t).attributions,
+        "saliency": lambda m, x, b, t: (
+            pathattr.saliency(m, x, baselines=b, target=t, absolute=True).attributions
+        ),
+        "input x gradient": lambda m, x, b, t: (
+            pathattr.input_x_gradient(m, x, baselines=b, target=t).attributions
+        ),
     }
     if with_rules:
         table["guided backprop"] = lambda m, x, b, t: (
-            pathattr.guided_backprop(m, x, b, t).attributions
+            pathattr.guided_backprop(m, x, baselines=b, target=t).attributions
         )
     if with_deeplift:
         table["DeepLift"] = lambda m, x, b, t: (
-            pathattr.deeplift(m, x, b, t, warn_tol=None).attributions
+            pathattr.deeplift(m, x, baselines=b, target=t, warn_tol=None).attributions
         )
 
     def random(m: nn.Module, x: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

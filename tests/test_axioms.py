@@ -12,7 +12,9 @@ from pathattr.axioms.rewrites import REWRITES, SplitReLU
 
 
 def ig(model, inputs, baselines=None, target=None):  # noqa: ANN001, ANN201
-    return pathattr.integrated_gradients(model, inputs, baselines, target, steps=256, warn_tol=0)
+    return pathattr.integrated_gradients(
+        model, inputs, baselines=baselines, target=target, steps=256, warn_tol=0
+    )
 
 
 def net_with_dummy_and_twins(seed: int, act: type[nn.Module] = nn.ReLU) -> nn.Sequential:

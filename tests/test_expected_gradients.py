@@ -39,7 +39,7 @@ def data(n: int, d: int, seed: int) -> torch.Tensor:
 def test_linear_model_closed_form(sampling: str, samples: int) -> None:
     model, x, refs = Linear(), data(4, 6, 1), data(10, 6, 2)
     r = pathattr.expected_gradients(
-        model, x, refs, target=[0, 1, 2, 1], samples=samples, sampling=sampling, seed=3
+        model, x, references=refs, target=[0, 1, 2, 1], samples=samples, sampling=sampling, seed=3
     )
     idx = r.extras["reference_indices"]
     assert idx.shape == (4, samples)
@@ -53,7 +53,9 @@ def test_linear_model_closed_form(sampling: str, samples: int) -> None:
 
 def test_stratified_uses_every_reference_equally_when_k_is_a_multiple() -> None:
     model, x, refs = Linear(), data(3, 6, 1), data(8, 6, 2)
-    r = pathattr.expected_gradients(model, x, refs, target=0, samples=24, sampling="stratified")
+    r = pathattr.expected_gradients(
+        model, x, references=refs, target=0, samples=24, sampling="stratified"
+    )
     counts = torch.stack([torch.bincount(i, minlength=8) for i in r.extras["reference_indices"]])
     assert (counts == 3).all()
     # hence the exact closed form against the whole reference set, E[F(x')] included
@@ -63,7 +65,7 @@ def test_stratified_uses_every_reference_equally_when_k_is_a_multiple() -> None:
 
 def test_base_value_is_the_mean_output_over_drawn_references() -> None:
     model, x, refs = smooth_mlp(), data(5, 8, 1), data(30, 8, 2)
-    r = pathattr.expected_gradients(model, x, refs, target=2, samples=40, seed=0)
+    r = pathattr.expected_gradients(model, x, references=refs, target=2, samples=40, seed=0)
     with torch.no_grad():
         f_refs = model(refs)[:, 2]
     torch.testing.assert_close(r.baseline_output, f_refs[r.extras["reference_indices"]].mean(1))
@@ -90,7 +92,9 @@ def test_completeness_residual_shrinks_like_one_over_sqrt_k() -> None:
     err = []
     for k in ks:
         deltas = [
-            pathattr.expected_gradients(model, x, refs, target=0, samples=k, seed=s).delta.abs()
+            pathattr.expected_gradients(
+                model, x, references=refs, target=0, samples=k, seed=s
+            ).delta.abs()
             for s in range(6)
         ]
         err.append(float(torch.stack(deltas).mean()))
@@ -101,11 +105,11 @@ def test_completeness_residual_shrinks_like_one_over_sqrt_k() -> None:
 def test_standard_error_covers_the_error_to_a_large_reference() -> None:
     model, x, refs = smooth_mlp(d=12), data(5, 12, 1), data(200, 12, 2)
     big = pathattr.expected_gradients(
-        model, x, refs, target=1, samples=100_000, seed=123, batch_size=None
+        model, x, references=refs, target=1, samples=100_000, seed=123, batch_size=None
     ).attributions
     within1, within2, count = 0, 0, 0
     for seed in range(8):
-        r = pathattr.expected_gradients(model, x, refs, target=1, samples=64, seed=seed)
+        r = pathattr.expected_gradients(model, x, references=refs, target=1, samples=64, seed=seed)
         z = (r.attributions - big).abs() / r.extras["standard_error"]
         within1 += int((z <= 1).sum())
         within2 += int((z <= 2).sum())
@@ -117,21 +121,21 @@ def test_standard_error_covers_the_error_to_a_large_reference() -> None:
 def test_standard_error_scales_and_is_nan_for_one_sample() -> None:
     model, x, refs = smooth_mlp(), data(3, 8, 1), data(40, 8, 2)
     se = [
-        pathattr.expected_gradients(model, x, refs, target=0, samples=k, seed=0).extras[
+        pathattr.expected_gradients(model, x, references=refs, target=0, samples=k, seed=0).extras[
             "standard_error"
         ]
         for k in (100, 1600)
     ]
     ratio = float(se[0].median() / se[1].median())
     assert 3.0 < ratio < 5.3  # √16 = 4
-    one = pathattr.expected_gradients(model, x, refs, target=0, samples=1, seed=0)
+    one = pathattr.expected_gradients(model, x, references=refs, target=0, samples=1, seed=0)
     assert bool(one.extras["standard_error"].isnan().all())
 
 
 def test_stratified_and_sobol_beat_random() -> None:
     model, x, refs = smooth_mlp(), data(4, 8, 1), data(16, 8, 2)
     big = pathattr.expected_gradients(
-        model, x, refs, target=0, samples=64 * 16, sampling="stratified", seed=99
+        model, x, references=refs, target=0, samples=64 * 16, sampling="stratified", seed=99
     ).attributions
     errs = {}
     for mode in ("random", "stratified", "sobol"):
@@ -139,7 +143,7 @@ def test_stratified_and_sobol_beat_random() -> None:
             float(
                 (
                     pathattr.expected_gradients(
-                        model, x, refs, target=0, samples=64, sampling=mode, seed=s
+                        model, x, references=refs, target=0, samples=64, sampling=mode, seed=s
                     ).attributions
                     - big
                 ).norm()
@@ -154,20 +158,30 @@ def test_stratified_and_sobol_beat_random() -> None:
 def test_seeds_reproduce_and_differ() -> None:
     model, x, refs = smooth_mlp(), data(3, 8, 1), data(20, 8, 2)
     for mode in ("random", "stratified", "sobol"):
-        a = pathattr.expected_gradients(model, x, refs, target=0, samples=16, sampling=mode, seed=5)
-        b = pathattr.expected_gradients(model, x, refs, target=0, samples=16, sampling=mode, seed=5)
-        c = pathattr.expected_gradients(model, x, refs, target=0, samples=16, sampling=mode, seed=6)
+        a = pathattr.expected_gradients(
+            model, x, references=refs, target=0, samples=16, sampling=mode, seed=5
+        )
+        b = pathattr.expected_gradients(
+            model, x, references=refs, target=0, samples=16, sampling=mode, seed=5
+        )
+        c = pathattr.expected_gradients(
+            model, x, references=refs, target=0, samples=16, sampling=mode, seed=6
+        )
         assert torch.equal(a.attributions, b.attributions)
         assert not torch.equal(a.attributions, c.attributions)
-    d = pathattr.expected_gradients(model, x, refs, target=0, samples=16)
-    e = pathattr.expected_gradients(model, x, refs, target=0, samples=16, seed=d.extras["seed"])
+    d = pathattr.expected_gradients(model, x, references=refs, target=0, samples=16)
+    e = pathattr.expected_gradients(
+        model, x, references=refs, target=0, samples=16, seed=d.extras["seed"]
+    )
     assert torch.equal(d.attributions, e.attributions)
 
 
 def test_chunking_changes_nothing() -> None:
     model, x, refs = smooth_mlp(), data(3, 8, 1), data(20, 8, 2)
     runs = [
-        pathattr.expected_gradients(model, x, refs, target=0, samples=30, seed=1, batch_size=b)
+        pathattr.expected_gradients(
+            model, x, references=refs, target=0, samples=30, seed=1, batch_size=b
+        )
         for b in (None, 7, 1)
     ]
     for r in runs[1:]:
@@ -193,22 +207,24 @@ class Rows(torch.utils.data.Dataset):  # type: ignore[type-arg]
 
 def test_dataset_and_loader_match_tensor_references() -> None:
     model, x, refs = smooth_mlp(), data(3, 8, 1), data(500, 8, 2)
-    want = pathattr.expected_gradients(model, x, refs, target=0, samples=20, seed=4)
+    want = pathattr.expected_gradients(model, x, references=refs, target=0, samples=20, seed=4)
     ds = Rows(refs)
-    got = pathattr.expected_gradients(model, x, ds, target=0, samples=20, seed=4)
+    got = pathattr.expected_gradients(model, x, references=ds, target=0, samples=20, seed=4)
     torch.testing.assert_close(got.attributions, want.attributions)
     torch.testing.assert_close(got.baseline_output, want.baseline_output)
     # only the drawn items were read, each once
     assert sorted(ds.read) == sorted(set(want.extras["reference_indices"].reshape(-1).tolist()))
     loader = torch.utils.data.DataLoader(Rows(refs), batch_size=32, shuffle=True)
-    got = pathattr.expected_gradients(model, x, loader, target=0, samples=20, seed=4)
+    got = pathattr.expected_gradients(model, x, references=loader, target=0, samples=20, seed=4)
     torch.testing.assert_close(got.attributions, want.attributions)
 
 
 def test_unreadable_dataset_item_is_named() -> None:
     model, x, refs = smooth_mlp(), data(2, 8, 1), data(4, 8, 2)
     with pytest.raises(RuntimeError, match="references: could not read reference 2 .*corrupt"):
-        pathattr.expected_gradients(model, x, Rows(refs, broken=2), target=0, samples=16, seed=0)
+        pathattr.expected_gradients(
+            model, x, references=Rows(refs, broken=2), target=0, samples=16, seed=0
+        )
 
 
 def test_callable_sampler() -> None:
@@ -219,8 +235,8 @@ def test_callable_sampler() -> None:
         calls.append(n)
         return refs[torch.randint(0, 10, (n,), generator=generator)]
 
-    a = pathattr.expected_gradients(model, x, sampler, target=1, samples=12, seed=0)
-    b = pathattr.expected_gradients(model, x, sampler, target=1, samples=12, seed=0)
+    a = pathattr.expected_gradients(model, x, references=sampler, target=1, samples=12, seed=0)
+    b = pathattr.expected_gradients(model, x, references=sampler, target=1, samples=12, seed=0)
     assert calls == [36, 36] and torch.equal(a.attributions, b.attributions)
     torch.testing.assert_close(a.delta, torch.zeros(3, dtype=torch.float64), atol=1e-12, rtol=0)
     assert a.extras["reference_indices"] is None
@@ -228,11 +244,11 @@ def test_callable_sampler() -> None:
 
 def test_batch_references_use_shifted_examples() -> None:
     model, x = Linear(), data(5, 6, 1)
-    r = pathattr.expected_gradients(model, x, "batch", target=0, samples=2, seed=0)
+    r = pathattr.expected_gradients(model, x, references="batch", target=0, samples=2, seed=0)
     shifted = (x.roll(-1, 0) + x.roll(-2, 0)) / 2  # examples e+1 and e+2 (mod N)
     torch.testing.assert_close(r.attributions, model.w.detach()[0] * (x - shifted))
     with pytest.raises(ValueError, match="samples: .*'batch'.* < batch size 5, got 5"):
-        pathattr.expected_gradients(model, x, "batch", target=0, samples=5)
+        pathattr.expected_gradients(model, x, references="batch", target=0, samples=5)
 
 
 def test_multi_input_with_forward_args(two_input: TwoInput) -> None:
@@ -241,7 +257,7 @@ def test_multi_input_with_forward_args(two_input: TwoInput) -> None:
     scale = torch.tensor([1.0, 2.0, 0.5])
     refs = (torch.randn(12, 1, 6, 6, generator=g), torch.randn(12, 3, generator=g))
     r = pathattr.expected_gradients(
-        two_input, (img, vec), refs, target=[0, 1, 2], samples=2000, seed=0,
+        two_input, (img, vec), references=refs, target=[0, 1, 2], samples=2000, seed=0,
         sampling="sobol", forward_args=(scale,),
     )  # fmt: skip
     assert isinstance(r.attributions, tuple) and len(r.attributions) == 2
@@ -266,8 +282,8 @@ def test_create_graph_matches_finite_differences() -> None:
 
         def loss(references: torch.Tensor | str = references) -> torch.Tensor:
             r = pathattr.expected_gradients(
-                model, x, references, target=1, samples=2 if isinstance(references, str) else 6,
-                seed=0, create_graph=True,
+                model, x, references=references, target=1,
+                samples=2 if isinstance(references, str) else 6, seed=0, create_graph=True,
             )  # fmt: skip
             return (r.attributions * weights).sum() + (r.attributions**2).sum()
 
@@ -301,7 +317,7 @@ def test_create_graph_matches_finite_differences() -> None:
         ({"references": 3.0}, TypeError, "references: expected a tensor of reference rows"),
         ({"references": torch.zeros(0, 8)}, ValueError, "references: expected at least one"),
         ({"seed": "x"}, TypeError, "seed: expected an int or None"),
-        ({"diagnostics": 1}, TypeError, "diagnostics: expected a bool, got int"),
+        ({"diagnostics": 1}, TypeError, "diagnostics: expected True or False, got int"),
         ({"diagnostics": False, "warn_tol": 0.05}, ValueError,
          "warn_tol: the completeness check needs diagnostics=True"),
     ],
@@ -316,13 +332,17 @@ def test_nan_in_references_is_named() -> None:
     refs = torch.zeros(5, 8)
     refs[3, 1] = float("nan")
     with pytest.raises(ValueError, match=r"references: expected finite values.*\(first in row 3\)"):
-        pathattr.expected_gradients(smooth_mlp().float(), torch.zeros(2, 8), refs, target=0)
+        pathattr.expected_gradients(
+            smooth_mlp().float(), torch.zeros(2, 8), references=refs, target=0
+        )
 
     def sampler(n: int, g: torch.Generator) -> torch.Tensor:
         return torch.zeros(n + 1, 8)
 
     with pytest.raises(ValueError, match="references: expected .*rows"):
-        pathattr.expected_gradients(smooth_mlp().float(), torch.zeros(2, 8), sampler, target=0)
+        pathattr.expected_gradients(
+            smooth_mlp().float(), torch.zeros(2, 8), references=sampler, target=0
+        )
 
 
 def test_standard_error_is_conservative_for_stratified_and_sobol() -> None:
@@ -335,7 +355,7 @@ def test_standard_error_is_conservative_for_stratified_and_sobol() -> None:
             ((r.attributions - exact).abs() / r.extras["standard_error"]).reshape(-1)
             for r in (
                 pathattr.expected_gradients(
-                    model, x, refs, target=1, samples=48, sampling=mode, seed=s
+                    model, x, references=refs, target=1, samples=48, sampling=mode, seed=s
                 )
                 for s in range(4)
             )
@@ -349,13 +369,17 @@ def test_iterable_dataset_is_refused_with_a_hint() -> None:
             return iter(torch.zeros(4, 8))
 
     with pytest.raises(TypeError, match="references: expected a map-style Dataset.*callable"):
-        pathattr.expected_gradients(smooth_mlp().float(), torch.zeros(2, 8), Stream(), target=0)
+        pathattr.expected_gradients(
+            smooth_mlp().float(), torch.zeros(2, 8), references=Stream(), target=0
+        )
 
 
 def test_batch_references_multi_input(two_input: TwoInput) -> None:
     g = torch.Generator().manual_seed(1)
     img, vec = torch.randn(4, 1, 6, 6, generator=g), torch.randn(4, 3, generator=g)
-    r = pathattr.expected_gradients(two_input, (img, vec), "batch", target=0, samples=3, seed=0)
+    r = pathattr.expected_gradients(
+        two_input, (img, vec), references="batch", target=0, samples=3, seed=0
+    )
     idx = r.extras["reference_indices"]
     assert idx.tolist() == [[(e + j) % 4 for j in (1, 2, 3)] for e in range(4)]
     with torch.no_grad():
@@ -397,13 +421,15 @@ def test_diagnostics_off_same_attributions_only_gradient_rows(
     n, k = 4, 3
     model, x, refs = CountingModel(smooth_mlp()), data(n, 8, 1), data(300, 8, 2)
     kw = dict(target=[0, 2, 1, 0], samples=k, seed=7, batch_size=None, create_graph=create_graph)
-    full = pathattr.expected_gradients(model, x, references_of(kind, refs), **kw)
+    full = pathattr.expected_gradients(model, x, references=references_of(kind, refs), **kw)
     # the default also evaluates F(x) and F(x') (and the whole tensor reference set) without grad
     assert any(not grad for _, grad in model.calls)
     if kind == "tensor":
         assert (300, False) in model.calls
     model.calls.clear()
-    lean = pathattr.expected_gradients(model, x, references_of(kind, refs), diagnostics=False, **kw)
+    lean = pathattr.expected_gradients(
+        model, x, references=references_of(kind, refs), diagnostics=False, **kw
+    )
     # one model call: the N·k gradient rows, nothing else
     assert model.calls == [(n * k, True)]
     torch.testing.assert_close(lean.attributions, full.attributions, rtol=0, atol=0)
@@ -431,7 +457,7 @@ def test_diagnostics_off_gives_the_same_parameter_gradients() -> None:
     grads = []
     for diagnostics in (True, False):
         r = pathattr.expected_gradients(
-            model, x, refs, target=1, samples=4, seed=3, create_graph=True,
+            model, x, references=refs, target=1, samples=4, seed=3, create_graph=True,
             diagnostics=diagnostics,
         )  # fmt: skip
         loss = r.attributions.abs().mean(0).sum()
@@ -448,8 +474,10 @@ def test_diagnostics_off_multi_input_with_forward_args(two_input: TwoInput) -> N
     refs = (torch.randn(40, 1, 6, 6, generator=g), torch.randn(40, 3, generator=g))
     scale = torch.tensor([0.5, 1.0, 2.0])
     kw = dict(target=[0, 1, 4], samples=5, seed=2, forward_args=(scale,))
-    full = pathattr.expected_gradients(two_input, (img, vec), refs, **kw)
-    lean = pathattr.expected_gradients(two_input, (img, vec), refs, diagnostics=False, **kw)
+    full = pathattr.expected_gradients(two_input, (img, vec), references=refs, **kw)
+    lean = pathattr.expected_gradients(
+        two_input, (img, vec), references=refs, diagnostics=False, **kw
+    )
     for a, b in zip(lean.attributions, full.attributions):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert all(bool(se.isnan().all()) for se in lean.extras["standard_error"])
@@ -471,5 +499,5 @@ def test_reference_set_output_per_example_targets(chunk: int, monkeypatch) -> No
         "callable": (lambda o: o.softmax(-1)[:, 0], out.softmax(-1)[:, 0].mean().expand(5)),
     }
     for target, want in targets.values():
-        r = pathattr.expected_gradients(model, x, refs, target=target, samples=4, seed=0)
+        r = pathattr.expected_gradients(model, x, references=refs, target=target, samples=4, seed=0)
         torch.testing.assert_close(r.extras["reference_set_output"], want)

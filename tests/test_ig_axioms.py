@@ -54,7 +54,11 @@ def test_completeness_residual_falls_with_steps(net, seed) -> None:
     if float(diff.min()) < 1e-3:  # relative error is meaningless when F(x) ≈ F(x')
         x = x + 3.0
     errs = [
-        float(pathattr.integrated_gradients(net, x, b, steps=s, warn_tol=0).relative_delta.max())
+        float(
+            pathattr.integrated_gradients(
+                net, x, baselines=b, steps=s, warn_tol=0
+            ).relative_delta.max()
+        )
         for s in (2, 8, 1024)
     ]
     assert errs[2] < 1e-4
@@ -67,7 +71,7 @@ def test_completeness_float32_at_1024_gauss_legendre(net, seed) -> None:
     net32 = copy.deepcopy(net).float()
     x, b = inputs_for(net, seed)
     x, b = x.float() + 2.0, b.float()
-    res = pathattr.integrated_gradients(net32, x, b, steps=1024, warn_tol=0)
+    res = pathattr.integrated_gradients(net32, x, baselines=b, steps=1024, warn_tol=0)
     diff = (res.output - res.baseline_output).abs()
     ok = diff > 1e-2
     assert bool((res.relative_delta[ok] < 1e-4).all()), res.relative_delta
@@ -80,7 +84,7 @@ def test_dummy_feature_gets_exactly_zero(net, seed, j) -> None:
     with torch.no_grad():
         net[0].weight[:, j] = 0.0  # the function ignores feature j
     x, b = inputs_for(net, seed)
-    res = pathattr.integrated_gradients(net, x, b, steps=16, warn_tol=0)
+    res = pathattr.integrated_gradients(net, x, baselines=b, steps=16, warn_tol=0)
     assert bool((res.attributions[:, j] == 0).all())
 
 
@@ -92,7 +96,7 @@ def test_sensitivity_a(net, seed, j) -> None:
     x, b = inputs_for(net, seed, n=1)
     x = b.clone()
     x[0, j] += 3.0
-    res = pathattr.integrated_gradients(net, x, b, steps=64, warn_tol=0)
+    res = pathattr.integrated_gradients(net, x, baselines=b, steps=64, warn_tol=0)
     diff = float(res.output - res.baseline_output)
     if abs(diff) > 1e-6:
         assert abs(float(res.attributions[0, j])) > 0
@@ -111,7 +115,9 @@ def test_linearity(f, g, a, c, seed) -> None:
     def combo(z):
         return a * f(_pad(z, f)) + c * g(_pad(z, g))
 
-    ig = lambda m: pathattr.integrated_gradients(m, x, b, steps=32, warn_tol=0).attributions  # noqa: E731
+    def ig(m):
+        return pathattr.integrated_gradients(m, x, baselines=b, steps=32, warn_tol=0).attributions
+
     lhs = ig(combo)
     rhs = a * ig(lambda z: f(_pad(z, f))) + c * ig(lambda z: g(_pad(z, g)))
     torch.testing.assert_close(lhs, rhs, rtol=1e-9, atol=1e-11)
@@ -137,7 +143,7 @@ def test_symmetry_preservation(width, seed, v) -> None:
 
     x = torch.tensor([[v, v, 0.7, -1.2]], dtype=torch.float64)
     b = torch.tensor([[0.0, 0.0, 0.1, 0.3]], dtype=torch.float64)
-    res = pathattr.integrated_gradients(f, x, b, steps=32, warn_tol=0)
+    res = pathattr.integrated_gradients(f, x, baselines=b, steps=32, warn_tol=0)
     assert abs(float(res.attributions[0, 0] - res.attributions[0, 1])) < 1e-12
 
 
@@ -154,7 +160,7 @@ def test_paper_sigmoid_symmetry() -> None:
 def test_implementation_invariance_permuted_and_split(net, seed) -> None:
     """Permuting hidden units leaves IG unchanged."""
     x, b = inputs_for(net, seed)
-    ref = pathattr.integrated_gradients(net, x, b, steps=32, warn_tol=0).attributions
+    ref = pathattr.integrated_gradients(net, x, baselines=b, steps=32, warn_tol=0).attributions
     perm = copy.deepcopy(net)
     first, second = perm[0], perm[2]
     p = torch.randperm(first.out_features, generator=torch.Generator().manual_seed(seed))
@@ -162,7 +168,7 @@ def test_implementation_invariance_permuted_and_split(net, seed) -> None:
         first.weight.copy_(first.weight[p])
         first.bias.copy_(first.bias[p])
         second.weight.copy_(second.weight[:, p])
-    out = pathattr.integrated_gradients(perm, x, b, steps=32, warn_tol=0).attributions
+    out = pathattr.integrated_gradients(perm, x, baselines=b, steps=32, warn_tol=0).attributions
     torch.testing.assert_close(out, ref, rtol=1e-9, atol=1e-11)
 
 
@@ -173,8 +179,8 @@ def test_relu_split_rewrite_is_invariant() -> None:
     f = lambda z: lin2(torch.relu(lin1(z)))  # noqa: E731
     g = lambda z: lin2(lin1(z) + torch.relu(-lin1(z)))  # noqa: E731
     x, b = torch.randn(4, 5, dtype=torch.float64), torch.randn(4, 5, dtype=torch.float64)
-    a1 = pathattr.integrated_gradients(f, x, b, steps=40, warn_tol=0).attributions
-    a2 = pathattr.integrated_gradients(g, x, b, steps=40, warn_tol=0).attributions
+    a1 = pathattr.integrated_gradients(f, x, baselines=b, steps=40, warn_tol=0).attributions
+    a2 = pathattr.integrated_gradients(g, x, baselines=b, steps=40, warn_tol=0).attributions
     torch.testing.assert_close(a1, a2, rtol=1e-9, atol=1e-11)
 
 
@@ -224,7 +230,7 @@ def test_min_function_ig_is_not_shapley() -> None:
 def test_implementation_invariance_split_hidden_unit(net, seed, unit) -> None:
     """Duplicating a hidden unit and halving its outgoing weights keeps the function and IG."""
     x, b = inputs_for(net, seed)
-    ref = pathattr.integrated_gradients(net, x, b, steps=32, warn_tol=0).attributions
+    ref = pathattr.integrated_gradients(net, x, baselines=b, steps=32, warn_tol=0).attributions
     first, second = net[0], net[2]
     u = unit % first.out_features
     wide_in = torch.nn.Linear(first.in_features, first.out_features + 1).double()
@@ -238,5 +244,5 @@ def test_implementation_invariance_split_hidden_unit(net, seed, unit) -> None:
         wide_out.bias.copy_(second.bias)
     split = torch.nn.Sequential(wide_in, copy.deepcopy(net[1]), wide_out, *net[3:]).eval()
     torch.testing.assert_close(split(x), net(x), rtol=1e-12, atol=1e-12)
-    out = pathattr.integrated_gradients(split, x, b, steps=32, warn_tol=0).attributions
+    out = pathattr.integrated_gradients(split, x, baselines=b, steps=32, warn_tol=0).attributions
     torch.testing.assert_close(out, ref, rtol=1e-9, atol=1e-11)

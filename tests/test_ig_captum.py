@@ -42,7 +42,9 @@ def test_mlp_matches_captum(rule: str, steps: int) -> None:
     torch.manual_seed(1)
     x, b = torch.randn(6, 10), torch.randn(6, 10)
     target = torch.tensor([0, 1, 2, 3, 0, 1])
-    ours = pathattr.integrated_gradients(model, x, b, target, steps=steps, rule=rule, warn_tol=0)
+    ours = pathattr.integrated_gradients(
+        model, x, baselines=b, target=target, steps=steps, rule=rule, warn_tol=0
+    )
     ref, ref_delta = CaptumIG(model).attribute(
         x, b, target=target, n_steps=steps, method=rule, return_convergence_delta=True
     )
@@ -58,7 +60,9 @@ def test_cnn_matches_captum(rule: str, steps: int) -> None:
     x = torch.rand(3, 1, 8, 8)
     b = torch.rand(1, 1, 8, 8)  # one baseline shared by all examples
     target = [3, 7, 1]
-    ours = pathattr.integrated_gradients(model, x, b, target, steps=steps, rule=rule, warn_tol=0)
+    ours = pathattr.integrated_gradients(
+        model, x, baselines=b, target=target, steps=steps, rule=rule, warn_tol=0
+    )
     ref, ref_delta = CaptumIG(model).attribute(
         x, b, target=target, n_steps=steps, method=rule, return_convergence_delta=True
     )
@@ -77,7 +81,7 @@ def test_multi_input_matches_captum(rule: str, batch_size: int | None, two_input
     scale = torch.rand(4) + 0.5
     target = torch.tensor([4, 0, 2, 1])
     ours = pathattr.integrated_gradients(
-        two_input, (img, vec), (bimg, bvec), target, steps=24, rule=rule,
+        two_input, (img, vec), baselines=(bimg, bvec), target=target, steps=24, rule=rule,
         forward_args=(scale,), batch_size=batch_size, warn_tol=0,
     )  # fmt: skip
     ref, ref_delta = CaptumIG(two_input).attribute(
@@ -113,7 +117,7 @@ def test_every_rule_is_exact_on_linear_models(rule: str, steps: int) -> None:
     torch.manual_seed(steps)
     lin = torch.nn.Linear(7, 3).double().eval()
     x, b = torch.randn(5, 7, dtype=torch.float64), torch.randn(5, 7, dtype=torch.float64)
-    res = pathattr.integrated_gradients(lin, x, b, target=2, steps=steps, rule=rule)
+    res = pathattr.integrated_gradients(lin, x, baselines=b, target=2, steps=steps, rule=rule)
     exact = lin.weight[2].detach() * (x - b)
     torch.testing.assert_close(res.attributions, exact, rtol=1e-12, atol=1e-12)
     assert float(res.relative_delta.max()) < 1e-12

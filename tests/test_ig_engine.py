@@ -185,7 +185,8 @@ def test_regular_grid_path_equals_general_path(
     """The one-call broadcast layout (``grid``) gives the numbers of the gather/scatter layout."""
     from pathattr.engine.core import integrate
     from pathattr.engine.targets import make_selector
-    from pathattr.methods.integrated_gradients import _path
+    from pathattr.methods.integrated_gradients import _AveragedGradientPath
+    from pathattr.paths.straight import StraightLine
     from pathattr.quadrature import quadrature
 
     torch.manual_seed(3)
@@ -198,7 +199,7 @@ def test_regular_grid_path_equals_general_path(
     weights = torch.tensor(rule.weights, dtype=torch.float32).repeat(n)
     sel = make_selector(torch.tensor([0, 4, 2]), n)
     kw = dict(n_examples=n, forward_args=(scale,), create_graph=create_graph)
-    path = _path(xs, bs, multiply)
+    path = StraightLine(xs, bs) if multiply else _AveragedGradientPath(xs, bs)
     grid = integrate(two_input, path, sel, rows, alphas, weights, grid=k, **kw)  # type: ignore[arg-type]
     general = integrate(two_input, path, sel, rows, alphas, weights, **kw)  # type: ignore[arg-type]
     for a, b in zip(grid.sums, general.sums):
@@ -281,14 +282,14 @@ def test_auto_batch_size_probes_once_per_model_and_shape() -> None:
     model = CountingModel(cnn())
     x = torch.rand(3, 1, 8, 8)
     pathattr.integrated_gradients(model, x, target=2, steps=40, batch_size="auto")
-    assert model.calls[:2] == [1, 2]  # the probe: one row, then two
+    assert model.calls[:2] == [2, 4]  # the probe: two rows, then four
     model.calls.clear()
     pathattr.integrated_gradients(model, x + 0.1, target=1, steps=40, batch_size="auto")
     assert 1 not in model.calls and 2 not in model.calls  # cached: no probe
     model.calls.clear()
     model.eval()  # an eval-mode model: a new signature, so a new probe
     pathattr.integrated_gradients(model, x, target=2, steps=40, batch_size="auto")
-    assert model.calls[:2] == [1, 2]
+    assert model.calls[:2] == [2, 4]
 
 
 @pytest.mark.parametrize("n", [7, 300, 4096])

@@ -17,12 +17,14 @@ def model():
 
 def test_baseline_shape_mismatch(model) -> None:
     with pytest.raises(ValueError, match=r"baselines: expected .*\(3, 10\).*got shape \(3, 9\)"):
-        pathattr.integrated_gradients(model, torch.randn(3, 10), torch.randn(3, 9), target=0)
+        pathattr.integrated_gradients(
+            model, torch.randn(3, 10), baselines=torch.randn(3, 9), target=0
+        )
 
 
 def test_baseline_tuple_length(model) -> None:
     with pytest.raises(ValueError, match="baselines: expected 1 baselines"):
-        pathattr.integrated_gradients(model, torch.randn(3, 10), (0.0, 1.0), target=0)
+        pathattr.integrated_gradients(model, torch.randn(3, 10), baselines=(0.0, 1.0), target=0)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
@@ -34,7 +36,7 @@ def test_non_finite_inputs_and_baselines(model, bad) -> None:
     b = torch.zeros(2, 10)
     b[0, 0] = bad
     with pytest.raises(ValueError, match="baselines: expected finite values"):
-        pathattr.integrated_gradients(model, torch.randn(2, 10), b, target=0)
+        pathattr.integrated_gradients(model, torch.randn(2, 10), baselines=b, target=0)
 
 
 def test_non_finite_check_names_the_input_of_a_tuple(two_input) -> None:
@@ -43,19 +45,30 @@ def test_non_finite_check_names_the_input_of_a_tuple(two_input) -> None:
     bvec[1, 2] = float("inf")
     with pytest.raises(ValueError, match=r"baselines\[1\]: expected finite values, got 1 NaN"):
         pathattr.integrated_gradients(
-            two_input, (img, vec), (torch.zeros_like(img), bvec), target=0,
+            two_input, (img, vec), baselines=(torch.zeros_like(img), bvec), target=0,
             forward_args=(torch.ones(2),),
         )  # fmt: skip
     x = torch.full((2, 10), float("inf"))
     with pytest.raises(ValueError, match="inputs: expected finite values, got 20 NaN"):
-        pathattr.integrated_gradients(model_10(), x, x, target=0)  # x - x' = NaN everywhere
+        pathattr.integrated_gradients(
+            model_10(), x, baselines=x, target=0
+        )  # x - x' = NaN everywhere
 
 
 def test_huge_finite_inputs_are_not_flagged() -> None:
     """The one-reduction finiteness check overflows on huge values; the exact check decides."""
     x = torch.full((2, 10), 3e38)
-    res = pathattr.integrated_gradients(model_10(), x, -x, target=0, steps=4, warn_tol=0)
+    res = pathattr.integrated_gradients(
+        model_10(), x, baselines=x * 0.5, target=0, steps=4, warn_tol=0
+    )
     assert res.attributions.shape == (2, 10)
+
+
+def test_overflowing_difference_is_an_error() -> None:
+    """x = 3e38 and x' = -3e38 are finite, but x - x' is inf in float32: never all-inf output."""
+    x = torch.full((2, 10), 3e38)
+    with pytest.raises(ValueError, match=r"inputs - baselines: the difference overflows"):
+        pathattr.integrated_gradients(model_10(), x, baselines=-x, target=0, steps=4)
 
 
 def model_10() -> torch.nn.Module:
@@ -64,7 +77,7 @@ def model_10() -> torch.nn.Module:
 
 def test_nan_scalar_baseline(model) -> None:
     with pytest.raises(ValueError, match="baselines: expected finite values, got nan"):
-        pathattr.integrated_gradients(model, torch.randn(2, 10), float("nan"), target=0)
+        pathattr.integrated_gradients(model, torch.randn(2, 10), baselines=float("nan"), target=0)
 
 
 def test_integer_inputs_point_to_embeddings() -> None:

@@ -43,7 +43,9 @@ class OneMinusRelu(nn.Module):
 
 
 def ig(model, inputs, baselines=None, target=None):  # noqa: ANN001, ANN201
-    return pathattr.integrated_gradients(model, inputs, baselines, target, steps=128, warn_tol=0)
+    return pathattr.integrated_gradients(
+        model, inputs, baselines=baselines, target=target, steps=128, warn_tol=0
+    )
 
 
 def test_gradients_break_sensitivity_where_ig_does_not() -> None:
@@ -130,7 +132,7 @@ def test_methods_match_captum() -> None:
          captum.GuidedBackprop(model).attribute(x, target=1)),
         (pathattr.deconvnet(model, x, target=1),
          captum.Deconvolution(model).attribute(x, target=1)),
-        (pathattr.deeplift(model, x, b, target=1),
+        (pathattr.deeplift(model, x, baselines=b, target=1),
          captum.DeepLift(model).attribute(x, b, target=1)),
     ]  # fmt: skip
     for ours, theirs in pairs:
@@ -144,7 +146,7 @@ def test_deeplift_matches_captum_on_a_cnn() -> None:
     cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(4, 4, 3),
                         nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5)).eval()  # fmt: skip
     x, b = torch.randn(3, 1, 8, 8), 0.1 * torch.randn(3, 1, 8, 8)
-    ours = pathattr.deeplift(cnn, x, b, target=2)
+    ours = pathattr.deeplift(cnn, x, baselines=b, target=2)
     theirs = captum.DeepLift(cnn).attribute(x, b, target=2).detach()
     torch.testing.assert_close(ours.attributions, theirs, atol=1e-5, rtol=1e-4)
     assert float(ours.relative_delta.max()) < 1e-4
@@ -157,12 +159,12 @@ def test_results_report_outputs_and_residual_without_warning() -> None:
         warnings.simplefilter("error")
         for method in (pathattr.saliency, pathattr.input_x_gradient, pathattr.guided_backprop,
                        pathattr.deconvnet):  # fmt: skip
-            res = method(model, x, None, 2)
+            res = method(model, x, baselines=None, target=2)
             torch.testing.assert_close(res.output, model(x)[:, 2].detach())
             torch.testing.assert_close(res.baseline_output, model(torch.zeros(4, 5))[:, 2].detach())
             assert res.method == method.__name__
             assert res.evaluations.tolist() == [1] * 4
-        dl = pathattr.deeplift(model, x, None, 2)
+        dl = pathattr.deeplift(model, x, baselines=None, target=2)
     assert float(dl.relative_delta.max()) < 1e-4  # summation-to-delta on a ReLU MLP
 
 
@@ -261,10 +263,10 @@ def test_single_gradient_methods_chunk_without_changing_anything(method) -> None
 
     model = Counting().eval()
     x, b = torch.randn(11, 1, 8, 8), 0.1 * torch.randn(11, 1, 8, 8)
-    whole = method(model, x, b, target=[i % 5 for i in range(11)], batch_size=None)
+    whole = method(model, x, baselines=b, target=[i % 5 for i in range(11)], batch_size=None)
     assert calls == [11, 11]  # the gradient pass, then F(x')
     calls.clear()
-    chunked = method(model, x, b, target=[i % 5 for i in range(11)], batch_size=4)
+    chunked = method(model, x, baselines=b, target=[i % 5 for i in range(11)], batch_size=4)
     assert calls == [4, 4, 3, 4, 4, 3]  # gradient chunks, then F(x') in chunks
     torch.testing.assert_close(chunked.attributions, whole.attributions)
     torch.testing.assert_close(chunked.output, whole.output)

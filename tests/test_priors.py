@@ -199,7 +199,13 @@ def test_eg_prior_runs_only_the_gradient_rows(references: str) -> None:
     # the same attributions as the full expected_gradients result with its diagnostics
     seed = AttributionPrior(priors.gini, references=refs, seed=0)._next_seed()  # the 1st draw
     full = pathattr.expected_gradients(
-        model, x, refs, torch.arange(8) % 3, samples=3, seed=seed, create_graph=True
+        model,
+        x,
+        references=refs,
+        target=torch.arange(8) % 3,
+        samples=3,
+        seed=seed,
+        create_graph=True,
     )
     assert bool(torch.isfinite(full.baseline_output).all())
     torch.testing.assert_close(value, priors.gini(full.attributions))

@@ -93,14 +93,14 @@ def test_noise_ig_uniform_baselines(two_input: TwoInput) -> None:
     g = torch.Generator().manual_seed(0)
     img, vec = torch.rand(2, 1, 6, 6, generator=g), torch.rand(2, 3, generator=g)
     r = pathattr.noise_integrated_gradients(
-        two_input, (img, vec), target=1, n_baselines=6, steps=24, low=0.0, high=1.0, seed=4
+        two_input, (img, vec), target=1, samples=6, steps=24, low=0.0, high=1.0, seed=4
     )
     assert isinstance(r.attributions, tuple) and r.attributions[0].shape == img.shape
     assert (
         float(r.relative_delta.max()) < 0.02
     )  # complete against the mean F(baseline), up to quadrature error
     again = pathattr.noise_integrated_gradients(
-        two_input, (img, vec), target=1, n_baselines=6, steps=24, low=0.0, high=1.0, seed=4
+        two_input, (img, vec), target=1, samples=6, steps=24, low=0.0, high=1.0, seed=4
     )
     assert torch.equal(r.attributions[1], again.attributions[1])
     with pytest.raises(ValueError, match="baselines: expected 'uniform' or a tensor"):

@@ -73,8 +73,8 @@ class IntegratedGradients:
         res = integrated_gradients(
             self.forward_func,
             inputs,
-            baselines,
-            target,
+            baselines=baselines,
+            target=target,
             steps=n_steps,
             rule=method,
             forward_args=fargs,

@@ -56,10 +56,13 @@ class Attribution:
     def __repr__(self) -> str:
         attrs = self.attributions if isinstance(self.attributions, tuple) else (self.attributions,)
         shapes = ", ".join(str(tuple(a.shape)) for a in attrs)
-        rd = self.relative_delta.detach()
-        rd = rd[torch.isfinite(rd)]
+        rd_all = self.relative_delta.detach()
+        rd = rd_all[torch.isfinite(rd_all)]
         worst = f"{float(rd.max()):.2e}" if rd.numel() else "n/a"
         med = f"{float(rd.median()):.2e}" if rd.numel() else "n/a"
+        undefined = int(rd_all.numel() - rd.numel())
+        if undefined and rd_all.numel():
+            worst += f" (undefined for {undefined}: F(x) = F(x') or not finite)"
         extra = "".join(f", {k}={_short(v)}" for k, v in self.extras.items() if _printable(v))
         return (
             f"Attribution(method={self.method}, shapes=[{shapes}], "
@@ -79,16 +82,32 @@ def _short(v: Any) -> str:
 def completeness(
     attributions: tuple[torch.Tensor, ...], output: torch.Tensor, baseline_output: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Signed and relative completeness residuals per example."""
+    """Signed and relative completeness residuals per example.
+
+    The relative residual |delta| / |F(x) − F(x')| is undefined (NaN) where F(x) and F(x')
+    agree to rounding (|F(x) − F(x')| ≤ 4·eps·max(|F(x)|, |F(x')|)): dividing by a difference
+    made of rounding error would print absurd percentages.  ``delta`` is still reported there.
+    """
     parts = [a.detach().reshape(a.shape[0], -1).sum(1) for a in attributions]
     total = parts[0] if len(parts) == 1 else torch.stack(parts).sum(0)
-    diff = (output - baseline_output).detach()
+    out, base = output.detach(), baseline_output.detach()
+    diff = out - base
     delta = total - diff
-    relative = delta.abs().div_(diff.abs().clamp_min_(torch.finfo(diff.dtype).tiny))
+    floor = undefined_floor(out, base)
+    relative = delta.abs() / diff.abs().clamp_min(torch.finfo(diff.dtype).tiny)
+    relative = torch.where(diff.abs() > floor, relative, torch.full_like(relative, float("nan")))
     return delta, relative
 
 
-def warn_if_incomplete(result: Attribution, threshold: float, hint: str) -> None:
+def undefined_floor(output: torch.Tensor, baseline_output: torch.Tensor) -> torch.Tensor:
+    """|F(x) − F(x')| at or below which the relative residual is undefined (rounding level)."""
+    eps = torch.finfo(output.dtype).eps
+    return 4 * eps * torch.maximum(output.abs(), baseline_output.abs())
+
+
+def warn_if_incomplete(
+    result: Attribution, threshold: float | None, hint: str, stacklevel: int = 3
+) -> None:
     """Warn when any example's relative completeness error exceeds ``threshold``."""
     if threshold is None or threshold <= 0 or threshold == float("inf"):
         return
@@ -99,5 +118,5 @@ def warn_if_incomplete(result: Attribution, threshold: float, hint: str) -> None
             f"{int(bad.sum())} of {rd.numel()} examples have a relative completeness error above "
             f"{threshold:.0%} (worst {float(rd[bad].max()):.1%}): {hint}",
             CompletenessWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

@@ -38,6 +38,7 @@ from pathattr.axioms.report import CHECKS, AxiomReport, CheckResult
 from pathattr.axioms.rewrites import REWRITES
 from pathattr.engine.targets import TargetLike, make_selector
 from pathattr.engine.validate import BaselineLike, as_baselines, as_tuple
+from pathattr.methods.calling import call_method
 from pathattr.result import Attribution
 
 #: every check, in report order
@@ -188,9 +189,9 @@ class _Context:
 
     def phi(self, model: Any, flat_x: torch.Tensor, flat_b: torch.Tensor, idx: torch.Tensor):
         """The method's attributions, flattened, float64."""
-        res = self.method(
-            model, self.unflat(flat_x.to(self.x.dtype)), self.unflat(flat_b.to(self.x.dtype)),
-            self.target_for(idx),
+        res = call_method(
+            self.method, model, self.unflat(flat_x.to(self.x.dtype)),
+            self.unflat(flat_b.to(self.x.dtype)), self.target_for(idx),
         )  # fmt: skip
         return _as_flat(res, flat_x.shape[0])
 

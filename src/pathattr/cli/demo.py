@@ -118,7 +118,8 @@ def run_demo(
             target = vision.softmax_target(cls) if target_prob else cls
             t0 = time.perf_counter()
             res = integrated_gradients(
-                model, x, vision.black_baseline(x), target, steps=steps, tol=tol, rule=rule,
+                model, x, baselines=vision.black_baseline(x), target=target, steps=steps,
+                **({"tol": tol} if steps == "auto" else {"rule": rule}),
                 batch_size=batch_size, progress=progress and steps != "auto",
                 warn_tol=float("inf"),
             )  # fmt: skip

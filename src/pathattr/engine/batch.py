@@ -60,13 +60,15 @@ class BatchAttributor:
         x = torch.as_tensor(np.asarray(batch["inputs"]), device=self.device)
         if not x.dtype.is_floating_point:
             x = x.float()
-        args: list[Any] = [model, x]
+        kwargs: dict[str, Any] = {}
         if self.method in ("integrated_gradients",):
             b = batch.get("baselines")
-            args.append(None if b is None else torch.as_tensor(np.asarray(b), device=self.device))
+            kwargs["baselines"] = (
+                None if b is None else torch.as_tensor(np.asarray(b), device=self.device)
+            )
         t = batch.get("target")
         target = None if t is None else torch.as_tensor(np.asarray(t)).long()
-        res = fn(*args, target=target, **self.options)
+        res = fn(model, x, target=target, **kwargs, **self.options)
         attrs = res.attributions
         if isinstance(attrs, tuple):
             attrs = attrs[0]

@@ -86,7 +86,7 @@ def evaluate_rows(
         extra = expand_forward_args(forward_args, n_examples, r)
         with torch.enable_grad():
             out = model(*points, *extra)
-            selected = selector(out, r)
+            selected = require_graph(selector(out, r))
             grads = torch.autograd.grad(
                 selected.sum(), points, create_graph=create_graph, allow_unused=True
             )
@@ -94,6 +94,19 @@ def evaluate_rows(
         if progress is not None:
             progress.update(stop - start)
         yield Chunk(start, stop, r, a, kk, selected.detach(), grads)
+
+
+def require_graph(selected: torch.Tensor) -> torch.Tensor:
+    """``selected``, or a clear error when it carries no autograd graph to differentiate."""
+    if not selected.requires_grad:
+        raise RuntimeError(
+            "model output: the selected output has no autograd graph, so it has no gradient "
+            "with respect to the inputs. The model (or a callable target) returns a constant, "
+            "a detached tensor, an argmax or a comparison such as (t > 0).float(), or runs "
+            "under torch.no_grad() inside its forward; attribute a differentiable output "
+            "(e.g. the logits instead of the predicted class)"
+        )
+    return selected
 
 
 @dataclass
@@ -254,7 +267,7 @@ def _integrate_grid(
     extra = expand_forward_args(forward_args, n_examples, all_rows) if forward_args else ()
     with torch.enable_grad():
         out = model(*points, *extra)
-        selected = selector(out, all_rows)
+        selected = require_graph(selector(out, all_rows))
         on_path = selected[:nk] if ends is not None else selected
         grads = torch.autograd.grad(
             torch.dot(on_path, weights.to(on_path.dtype)), points,

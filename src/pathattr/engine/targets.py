@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Union
+from typing import Any, Union
 
 import torch
 
-TargetLike = Union[None, int, Sequence[int], torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
+TargetLike = Union[
+    None,
+    int,
+    tuple[int, ...],
+    Sequence[int],
+    Sequence[tuple[int, ...]],
+    torch.Tensor,
+    Callable[[torch.Tensor], torch.Tensor],
+]
 
 #: selector(output_of_rows, example_index_of_rows) -> (rows,) tensor
 Selector = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -32,10 +40,19 @@ def _first(output: object) -> torch.Tensor:
 def make_selector(target: TargetLike, n_examples: int) -> Selector:
     """Validate ``target`` against ``n_examples`` and return a row selector.
 
+    The conventions are Captum's, and a tuple can never be mistaken for per-example indices:
+
+    * None: the model returns one value per example;
+    * an int: that output for every example (on outputs with more than two dimensions, an
+      index into each example's flattened output);
+    * a tuple of ints: ONE multi-index into each example's output, the same for every example
+      (``(1, 2)`` picks ``out[:, 1, 2]``);
+    * a list of ints or a 1-D integer tensor: one index per example;
+    * a list of tuples: one multi-index per example;
+    * a callable mapping the model output of a batch of rows to a ``(rows,)`` tensor.
+
     Args:
-        target: None (the model returns one value per example), an int class index, one index
-            per example (sequence or 1-D tensor), or a callable mapping the model output of a
-            batch of rows to a ``(rows,)`` tensor.
+        target: see above.
         n_examples: the batch size of the inputs.
     """
     if target is None:
@@ -72,6 +89,10 @@ def make_selector(target: TargetLike, n_examples: int) -> Selector:
 
     if isinstance(target, bool):
         raise TypeError("target: expected an int, a sequence of ints or a callable, got bool")
+    if isinstance(target, tuple):
+        return _multi_index_selector(target)
+    if isinstance(target, list) and target and all(isinstance(t, tuple) for t in target):
+        return _per_example_multi_index_selector(target, n_examples)
     if isinstance(target, int):
         index = int(target)
 
@@ -112,6 +133,71 @@ def make_selector(target: TargetLike, n_examples: int) -> Selector:
         return flat.gather(1, idx.index_select(0, ex.to(flat.device))[:, None])[:, 0]
 
     return select_tensor
+
+
+def _check_multi_index(index: tuple[Any, ...], label: str) -> tuple[int, ...]:
+    if not index or not all(isinstance(i, int) and not isinstance(i, bool) for i in index):
+        raise TypeError(
+            f"{label}: a tuple target is one multi-index into each example's output (Captum's "
+            f"convention) and must hold ints, got {index!r}; for one class per example pass a "
+            "list or a 1-D tensor"
+        )
+    return tuple(int(i) for i in index)
+
+
+def _index_output(out: torch.Tensor, index: tuple[int, ...], label: str) -> torch.Tensor:
+    shape = tuple(out.shape[1:])
+    if len(index) != len(shape) or any(not -s <= i < s for i, s in zip(index, shape)):
+        raise ValueError(
+            f"{label}: the multi-index {index} does not address one value of an output of shape "
+            f"{shape} per example (a tuple target is one index per output dimension, Captum's "
+            "convention; for one class per example pass a list or a 1-D tensor)"
+        )
+    return out[(slice(None),) + index]  # type: ignore[index]
+
+
+def _multi_index_selector(target: tuple[Any, ...]) -> Selector:
+    index = _check_multi_index(target, "target")
+
+    def select_tuple(out: torch.Tensor, ex: torch.Tensor) -> torch.Tensor:
+        out = _first(out)
+        _check_batch(out, ex)
+        return _index_output(out, index, "target")
+
+    return select_tuple
+
+
+def _per_example_multi_index_selector(target: list[Any], n_examples: int) -> Selector:
+    if len(target) != n_examples:
+        raise ValueError(
+            f"target: expected one multi-index per example ({n_examples}), got {len(target)}"
+        )
+    indices = [_check_multi_index(t, f"target[{i}]") for i, t in enumerate(target)]
+    if len({len(i) for i in indices}) > 1:
+        raise ValueError("target: every per-example multi-index must have the same length")
+    table = torch.tensor(indices, dtype=torch.long)  # (N, dims)
+
+    def select_tuples(out: torch.Tensor, ex: torch.Tensor) -> torch.Tensor:
+        out = _first(out)
+        _check_batch(out, ex)
+        shape = tuple(out.shape[1:])
+        idx = table.index_select(0, ex.cpu())
+        if idx.shape[1] != len(shape):
+            raise ValueError(
+                f"target: the multi-indices have {idx.shape[1]} entries, but the output has "
+                f"shape {shape} per example"
+            )
+        sizes = torch.tensor(shape, dtype=torch.long)
+        if bool(((idx < -sizes) | (idx >= sizes)).any()):
+            raise ValueError(f"target: a multi-index is out of range for outputs of shape {shape}")
+        idx = idx % sizes
+        flat = torch.zeros(idx.shape[0], dtype=torch.long)
+        for d, s in enumerate(shape):
+            flat = flat * s + idx[:, d]
+        rows = out.reshape(out.shape[0], -1)
+        return rows.gather(1, flat.to(rows.device)[:, None])[:, 0]
+
+    return select_tuples
 
 
 def _is_passthrough(out: object) -> bool:

@@ -85,7 +85,7 @@ def as_baselines(
     """
     if baselines is None:
         return tuple(torch.zeros_like(x) for x in inputs)
-    if isinstance(baselines, (tuple, list)) and not _is_number_list(baselines):
+    if isinstance(baselines, (tuple, list)):
         if len(baselines) != len(inputs):
             raise ValueError(
                 f"{name}: expected {len(inputs)} baselines (one per input), got {len(baselines)}"
@@ -118,13 +118,17 @@ def check_finite_paths(
     if math.isfinite(float(total)):
         return
     multi = len(inputs) > 1
-    for i, (x, b) in enumerate(zip(inputs, baselines)):
+    for i, (x, b, d) in enumerate(zip(inputs, baselines, diffs)):
         _check_finite(x, f"{names[0]}[{i}]" if multi else names[0])
         _check_finite(b, f"{names[1]}[{i}]" if multi else names[1])
-
-
-def _is_number_list(v: Sequence[Any]) -> bool:
-    return False
+        if d is not x and not bool(torch.isfinite(d).all()):
+            bad = int((~torch.isfinite(d)).sum())
+            label = f"[{i}]" if multi else ""
+            raise ValueError(
+                f"{names[0]}{label} - {names[1]}{label}: the difference overflows {x.dtype} in "
+                f"{bad} entries although both are finite; use a wider dtype (e.g. float64) or "
+                "rescale the inputs"
+            )
 
 
 def _one_baseline(b: Any, x: torch.Tensor, label: str, finite: bool = True) -> torch.Tensor:
@@ -166,17 +170,21 @@ _MODE_DEPENDENT = (
 )
 
 
-def warn_training_mode(model: Any) -> None:
-    """Warn when ``model`` is an nn.Module in training mode with dropout or batch norm."""
+def warn_training_mode(model: Any, stacklevel: int = 3) -> None:
+    """Warn when ``model`` is an nn.Module in training mode with dropout or batch norm.
+
+    ``stacklevel`` is handed to :func:`warnings.warn` (3: the caller's caller).
+    """
     if not isinstance(model, torch.nn.Module) or not model.training:
         return
     kinds = sorted({type(m).__name__ for m in model.modules() if isinstance(m, _MODE_DEPENDENT)})
     if kinds:
         warnings.warn(
             f"model: in training mode with {', '.join(kinds)}; attributions will be random and "
-            "batch-dependent. Call model.eval() first.",
+            "batch-dependent (the model's buffers, e.g. batch-norm statistics, are restored "
+            "afterwards). Call model.eval() first.",
             TrainingModeWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 

@@ -49,14 +49,11 @@ import torch
 
 from pathattr.engine.core import evaluate_rows
 from pathattr.engine.memory import resolve_batch_size
+from pathattr.engine.pipeline import Prepared, prepare, warn_non_finite
 from pathattr.engine.progress import progress_bar
-from pathattr.engine.targets import TargetLike, make_selector
+from pathattr.engine.targets import TargetLike
 from pathattr.engine.validate import (
     BaselineLike,
-    as_baselines,
-    as_tuple,
-    check_finite_paths,
-    warn_training_mode,
     warn_zero_gradient,
 )
 from pathattr.paths.straight import StraightLine
@@ -122,15 +119,15 @@ class _Store:
 def adaptive_integrated_gradients(
     model: Callable[..., Any],
     inputs: torch.Tensor | tuple[torch.Tensor, ...],
+    *,
     baselines: BaselineLike = None,
     target: TargetLike = None,
-    *,
     tol: float = 1e-2,
     max_steps: int = 1024,
     forward_args: Any = (),
     batch_size: int | str | None = "auto",
     create_graph: bool = False,
-    warn_tol: float = 0.05,
+    warn_tol: float | None = 0.05,
     progress: bool = False,
 ) -> Attribution:
     """Integrated Gradients with per-example adaptive quadrature to relative accuracy ``tol``.
@@ -152,16 +149,29 @@ def adaptive_integrated_gradients(
     """
     tol = _check_tol(tol)
     max_steps = _check_max_steps(max_steps)
-    single = isinstance(inputs, torch.Tensor)
-    xs = as_tuple(inputs, finite=False)
-    bs = as_baselines(baselines, xs, finite=False)
-    fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
-    n = xs[0].shape[0]
-    selector = make_selector(target, n)
-    warn_training_mode(model)
+    p = prepare(
+        model, inputs, baselines=baselines, target=target, forward_args=forward_args,
+        batch_size=batch_size, create_graph=create_graph, warn_tol=warn_tol, progress=progress,
+    )  # fmt: skip
+    if p.empty:
+        return p.empty_result(
+            "integrated_gradients", {"rule": "auto", "tol": tol, "max_steps": max_steps}
+        )
+    with p.running():
+        return _adaptive(p, tol, max_steps)
+
+
+def _adaptive(p: Prepared, tol: float, max_steps: int) -> Attribution:
+    assert p.baselines is not None
+    model, single, xs, bs, n = p.model, p.single, p.inputs, p.baselines, p.n
+    fargs, selector, device = p.forward_args, p.selector, p.device
+    batch_size, create_graph, warn_tol, progress = (
+        p.batch_size,
+        p.create_graph,
+        p.warn_tol,
+        p.progress,
+    )
     path = StraightLine(xs, bs)
-    check_finite_paths(xs, bs, path.diffs)
-    device = xs[0].device
     diff_flat = torch.cat([d.reshape(n, -1) for d in path.diffs], 1)
     diff_plain = diff_flat.detach().double()
 
@@ -227,8 +237,12 @@ def adaptive_integrated_gradients(
     output = torch.tensor(store.outputs[last], dtype=xs[0].dtype, device=device)
     base_output = torch.tensor(store.outputs[first], dtype=xs[0].dtype, device=device)
     if not any_gradient:
-        warn_zero_gradient(stacklevel=3)
+        warn_zero_gradient(stacklevel=4)
     delta, rel = completeness(attributions, output, base_output)
+    if not bool(torch.isfinite(delta).all()):
+        warn_non_finite(
+            {"output": output, "baseline_output": base_output}, attributions, stacklevel=4
+        )
     converged = torch.from_numpy(state.converged.copy())
     if not bool(converged.all()):
         bad = np.flatnonzero(~state.converged)
@@ -237,7 +251,7 @@ def adaptive_integrated_gradients(
             f"max_steps: {len(bad)} of {n} examples stopped at max_steps={max_steps} before "
             f"reaching tol={tol:g} (worst error estimate {worst:.3g}); raise max_steps",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     res = Attribution(
         attributions=attributions[0] if single else attributions,
@@ -257,7 +271,7 @@ def adaptive_integrated_gradients(
             "alphas": _alphas_per_example(store, n),
         },
     )
-    warn_if_incomplete(res, warn_tol, f"lower tol (now {tol:g}) or raise max_steps")
+    warn_if_incomplete(res, warn_tol, f"lower tol (now {tol:g}) or raise max_steps", stacklevel=5)
     return res
 
 

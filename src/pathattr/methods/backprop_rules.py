@@ -29,9 +29,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pathattr.engine.pipeline import Inputs, prepare
 from pathattr.engine.targets import TargetLike
 from pathattr.engine.validate import BaselineLike
-from pathattr.methods.gradients import Inputs, finish, gradient, prepare
+from pathattr.methods.gradients import finish, gradient
 from pathattr.result import Attribution
 
 #: backward rule: (grad_output, pre-activation z) -> grad_input
@@ -116,7 +117,12 @@ def _ruled(
     forward_args: Any,
     batch_size: int | str | None,
 ) -> Attribution:
-    p = prepare(model, inputs, baselines, target, forward_args)
+    p = prepare(
+        model, inputs, baselines=baselines, target=target, forward_args=forward_args,
+        batch_size=batch_size,
+    )  # fmt: skip
+    if p.empty:
+        return p.empty_result(name)
     _check_has_relu(model, name)
     calls = [0]
     fn = _RULES[rule]
@@ -125,11 +131,12 @@ def _ruled(
         calls[0] += 1
         return _RuleReLU.apply(z, fn)  # type: ignore[no-any-return]
 
-    with patched_relu(relu):
+    with p.running(), patched_relu(relu):
         grads, out = gradient(model, p, batch_size=batch_size)
     if calls[0] == 0:
         warn_no_relu(name)
-    return finish(model, p, grads, out, name, extras={"relus": calls[0]}, batch_size=batch_size)
+    with p.running():
+        return finish(model, p, grads, out, name, extras={"relus": calls[0]}, batch_size=batch_size)
 
 
 def warn_no_relu(name: str) -> None:
@@ -170,9 +177,9 @@ _OTHER_ACTIVATIONS = (
 def guided_backprop(
     model: Callable[..., Any],
     inputs: Inputs,
+    *,
     baselines: BaselineLike = None,
     target: TargetLike = None,
-    *,
     forward_args: Any = (),
     batch_size: int | str | None = "auto",
 ) -> Attribution:
@@ -198,9 +205,9 @@ def guided_backprop(
 def deconvnet(
     model: Callable[..., Any],
     inputs: Inputs,
+    *,
     baselines: BaselineLike = None,
     target: TargetLike = None,
-    *,
     forward_args: Any = (),
     batch_size: int | str | None = "auto",
 ) -> Attribution:

@@ -34,7 +34,7 @@ from pathattr.engine.targets import TargetLike
 from pathattr.engine.validate import BaselineLike
 from pathattr.methods.backprop_rules import patched_relu, warn_no_relu
 from pathattr.methods.gradients import Inputs, finish, gradient, prepare
-from pathattr.result import Attribution, warn_if_incomplete
+from pathattr.result import Attribution
 
 
 class _RescaleReLU(torch.autograd.Function):
@@ -58,9 +58,9 @@ class _RescaleReLU(torch.autograd.Function):
 def deeplift(
     model: Callable[..., Any],
     inputs: Inputs,
+    *,
     baselines: BaselineLike = None,
     target: TargetLike = None,
-    *,
     eps: float = 1e-10,
     forward_args: Any = (),
     warn_tol: float | None = 0.05,
@@ -81,7 +81,13 @@ def deeplift(
     Returns:
         An :class:`~pathattr.result.Attribution`.
     """
-    p = prepare(model, inputs, baselines, target, forward_args)
+    p = prepare(
+        model, inputs, baselines=baselines, target=target, forward_args=forward_args,
+        warn_tol=warn_tol,
+    )  # fmt: skip
+    if p.empty:
+        return p.empty_result("deeplift")
+    assert p.baselines is not None
     refs: list[torch.Tensor] = []
 
     def record(z: torch.Tensor) -> torch.Tensor:
@@ -89,7 +95,7 @@ def deeplift(
         return z.clamp_min(0)
 
     rows = torch.arange(p.n, device=p.inputs[0].device)
-    with torch.no_grad(), patched_relu(record):
+    with p.running(), torch.no_grad(), patched_relu(record):
         model(*p.baselines, *expand_forward_args(p.forward_args, p.n, rows))
     if not refs:
         warn_no_relu("deeplift")
@@ -105,10 +111,11 @@ def deeplift(
             )
         return _RescaleReLU.apply(z, refs[i], eps)  # type: ignore[no-any-return]
 
-    with patched_relu(rescale):
+    with p.running(), patched_relu(rescale):
         mults, out = gradient(model, p)
     attrs = tuple(m * (x - b) for m, x, b in zip(mults, p.inputs, p.baselines))
-    res = finish(model, p, attrs, out, "deeplift", extras={"relus": len(refs)})
-    if warn_tol is not None:
-        warn_if_incomplete(res, warn_tol, "the model has nonlinearities other than ReLU")
-    return res
+    with p.running():
+        return finish(
+            model, p, attrs, out, "deeplift", extras={"relus": len(refs)}, complete=True,
+            hint="the model has nonlinearities other than ReLU",
+        )  # fmt: skip

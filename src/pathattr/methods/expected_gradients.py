@@ -35,12 +35,18 @@ from pathattr.baselines.sources import (
 )
 from pathattr.engine.core import evaluate_rows, expand_forward_args, forward_select
 from pathattr.engine.memory import resolve_batch_size
+from pathattr.engine.pipeline import (
+    Prepared,
+    check_bool,
+    check_seed,
+    generator,
+    prepare,
+    warn_non_finite,
+)
 from pathattr.engine.progress import progress_bar
-from pathattr.engine.targets import Selector, TargetLike, make_selector
+from pathattr.engine.targets import Selector, TargetLike
 from pathattr.engine.validate import (
-    as_tuple,
     check_int_arg,
-    warn_training_mode,
     warn_zero_gradient,
 )
 from pathattr.paths.references import ReferencePath
@@ -59,9 +65,9 @@ _TABLE_CHUNK_ELEMENTS = 1 << 16
 def expected_gradients(
     model: Callable[..., Any],
     inputs: torch.Tensor | tuple[torch.Tensor, ...],
+    *,
     references: ReferencesLike,
     target: TargetLike = None,
-    *,
     samples: int = 200,
     sampling: str = "random",
     seed: int | None = None,
@@ -134,31 +140,38 @@ def expected_gradients(
         * ``reference_indices``: ``(N, k)`` indices of the references drawn (None for callable
           samplers), ``seed``, ``samples``, ``sampling``.
     """
-    if not callable(model):
-        raise TypeError(f"model: expected a callable (an nn.Module), got {type(model).__name__}")
     k = check_int_arg(samples, "samples")
     check_sampling(sampling)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}")
-    if not isinstance(diagnostics, bool):
-        raise TypeError(f"diagnostics: expected a bool, got {type(diagnostics).__name__}")
+    check_seed(seed)
+    check_bool(diagnostics, "diagnostics")
     if warn_tol is not None and not diagnostics:
         raise ValueError(
             "warn_tol: the completeness check needs diagnostics=True (diagnostics=False skips "
             "the base value and the residual)"
         )
-    single = isinstance(inputs, torch.Tensor)
-    xs = as_tuple(inputs)
-    n = xs[0].shape[0]
-    source = as_reference_source(references, xs)
-    fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
-    selector = make_selector(target, n)
-    warn_training_mode(model)
-    device = xs[0].device
+    p = prepare(
+        model, inputs, target=target, forward_args=forward_args, batch_size=batch_size,
+        create_graph=create_graph, warn_tol=warn_tol, progress=progress,
+    )  # fmt: skip
+    source = as_reference_source(references, p.inputs)
+    if p.empty:
+        return p.empty_result("expected_gradients", {"samples": k, "sampling": sampling})
+    with p.running():
+        return _expected_gradients(p, source, k, sampling, seed, diagnostics)
 
-    gen = torch.Generator()
-    used_seed = gen.seed() if seed is None else int(seed)
-    gen.manual_seed(used_seed)
+
+def _expected_gradients(
+    p: Prepared, source: Any, k: int, sampling: str, seed: int | None, diagnostics: bool
+) -> Attribution:
+    model, single, xs, n = p.model, p.single, p.inputs, p.n
+    fargs, selector, device = p.forward_args, p.selector, p.device
+    batch_size, create_graph, progress, warn_tol = (
+        p.batch_size,
+        p.create_graph,
+        p.progress,
+        p.warn_tol,
+    )
+    gen, used_seed = generator(seed)
 
     # one (α, reference) pair per sample; examples are contiguous blocks of k rows
     rows = torch.arange(n).repeat_interleave(k)
@@ -224,13 +237,17 @@ def expected_gradients(
     if isinstance(source, TensorReferences) and table is not None:
         full = table_means(table, selector, n)
     if not any_gradient:
-        warn_zero_gradient("every sampled path point", stacklevel=2)
+        warn_zero_gradient("every sampled path point", stacklevel=3)
     delta, rel = completeness(sums, output, base_output)
+    if not bool(torch.isfinite(delta).all()):
+        warn_non_finite({"output": output, "baseline_output": base_output}, sums, stacklevel=3)
     res = _result(
         sums, se, single, output, base_output, delta, rel, k, sampling, used_seed, full, drawn
     )
     if warn_tol is not None:
-        warn_if_incomplete(res, warn_tol, f"raise samples (now {k}) or use sampling='sobol'")
+        warn_if_incomplete(
+            res, warn_tol, f"raise samples (now {k}) or use sampling='sobol'", stacklevel=4
+        )
     return res
 
 

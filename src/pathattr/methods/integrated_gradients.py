@@ -25,37 +25,28 @@ from typing import Any
 
 import torch
 
-from pathattr.engine.core import forward_select, integrate
-from pathattr.engine.memory import resolve_batch_size
-from pathattr.engine.progress import progress_bar
-from pathattr.engine.targets import TargetLike, make_selector
-from pathattr.engine.validate import (
-    BaselineLike,
-    as_baselines,
-    as_tuple,
-    check_finite_paths,
-    warn_training_mode,
-    warn_zero_gradient,
-)
+from pathattr.engine.pipeline import Inputs, finish, prepare
+from pathattr.engine.targets import TargetLike
+from pathattr.engine.validate import BaselineLike, check_int_arg
 from pathattr.paths.straight import StraightLine
 from pathattr.quadrature.rules import Rule, quadrature
-from pathattr.result import Attribution, completeness, warn_if_incomplete
+from pathattr.result import Attribution
 
 
 def integrated_gradients(
     model: Callable[..., Any],
-    inputs: torch.Tensor | tuple[torch.Tensor, ...],
+    inputs: Inputs,
+    *,
     baselines: BaselineLike = None,
     target: TargetLike = None,
-    *,
     steps: int | str = 50,
-    rule: str = "gausslegendre",
+    rule: str | None = None,
     forward_args: Any = (),
     batch_size: int | str | None = "auto",
     create_graph: bool = False,
-    tol: float = 1e-2,
-    max_steps: int = 1024,
-    warn_tol: float = 0.05,
+    tol: float | None = None,
+    max_steps: int | None = None,
+    warn_tol: float | None = 0.05,
     progress: bool = False,
     multiply_by_inputs: bool = True,
 ) -> Attribution:
@@ -67,24 +58,31 @@ def integrated_gradients(
         inputs: a batch-first float tensor, or a tuple of them for multi-input models.
         baselines: None (zeros), a scalar, a tensor broadcastable to the inputs (one for all or
             one per example), or a tuple matching ``inputs``.
-        target: None (the model returns one value per example), an int, one int per example, or
-            a callable mapping the model output to a ``(batch,)`` tensor.
+        target: None (the model returns one value per example), an int, a tuple (one
+            multi-index into each example's output), one int per example (a list or 1-D
+            tensor), or a callable mapping the model output to a ``(batch,)`` tensor (see
+            :func:`~pathattr.engine.targets.make_selector`).
         steps: number of quadrature nodes per example, or ``"auto"`` for error control.
-        rule: ``gausslegendre`` (default), ``riemann_left``, ``riemann_right``,
+        rule: ``gausslegendre`` (the default), ``riemann_left``, ``riemann_right``,
             ``riemann_middle`` or ``riemann_trapezoid`` (with correct weights: exact on linear
-            models, unlike Captum's).
+            models, unlike Captum's).  ``steps="auto"`` chooses its own nodes: a rule is an
+            error there.
         forward_args: extra arguments passed to the model; tensors whose first dimension is the
             batch size are expanded along with the inputs.
         batch_size: maximum rows (example × step pairs) per model call; None runs all rows at
             once; ``"auto"`` (default) measures the activation memory one row keeps for the
             backward pass and fits chunks to a quarter of the free memory.
-        create_graph: make the attributions differentiable w.r.t. the model parameters.
-        tol, max_steps: accuracy target and budget per example for ``steps="auto"``.
-        warn_tol: warn when an example's relative completeness error exceeds this.
+        create_graph: make the attributions differentiable w.r.t. the model parameters and the
+            inputs (otherwise inputs that are part of a graph are detached).
+        tol, max_steps: accuracy target (default 1e-2) and budget per example (default 1024)
+            for ``steps="auto"``; an error with a fixed step count, which would ignore them.
+        warn_tol: warn when an example's relative completeness error exceeds this (None or 0:
+            never).
         progress: show a progress bar (needs tqdm).
         multiply_by_inputs: False returns the path-averaged gradient ∫₀¹ ∂F/∂x dα without the
-            (x − x') factor (Captum's ``multiply_by_inputs=False``); completeness is then not
-            defined and ``delta`` is NaN.
+            (x − x') factor (Captum's ``multiply_by_inputs=False``); ``delta`` is then Captum's
+            Σ attributions − (F(x) − F(x')), which is not expected to vanish, and no
+            completeness warning is raised.
 
     Returns:
         An :class:`~pathattr.result.Attribution`.
@@ -92,43 +90,61 @@ def integrated_gradients(
     if isinstance(steps, str):
         if steps != "auto":
             raise ValueError(f"steps: expected a positive int or 'auto', got {steps!r}")
+        if rule is not None:
+            raise ValueError(
+                f"rule: steps='auto' chooses its own nodes (adaptive Boole panels), so rule= "
+                f"is not used; drop rule={rule!r} or pass an int steps"
+            )
         if not multiply_by_inputs:
             raise ValueError("steps: 'auto' controls the error of attributions; it needs "
                              "multiply_by_inputs=True")  # fmt: skip
         from pathattr.methods.adaptive import adaptive_integrated_gradients
 
         return adaptive_integrated_gradients(
-            model, inputs, baselines, target, tol=tol, max_steps=max_steps,
+            model, inputs, baselines=baselines, target=target,
+            tol=1e-2 if tol is None else tol, max_steps=1024 if max_steps is None else max_steps,
             forward_args=forward_args, batch_size=batch_size, create_graph=create_graph,
             warn_tol=warn_tol, progress=progress,
         )  # fmt: skip
-    single = isinstance(inputs, torch.Tensor)
-    xs = as_tuple(inputs, finite=False)
-    bs = as_baselines(baselines, xs, finite=False)
-    fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
+    check_int_arg(steps, "steps")
+    if tol is not None or max_steps is not None:
+        raise ValueError(
+            "tol, max_steps: only used with steps='auto'; with a fixed step count they "
+            "would be ignored"
+        )
+    rule = "gausslegendre" if rule is None else rule
     nodes = quadrature(rule, steps)
-    n = xs[0].shape[0]
-    selector = make_selector(target, n)
-    warn_training_mode(model)
-    path = _path(xs, bs, multiply_by_inputs)
-    check_finite_paths(xs, bs, path.diffs)
-
+    p = prepare(
+        model, inputs, baselines=baselines, target=target, forward_args=forward_args,
+        batch_size=batch_size, create_graph=create_graph, warn_tol=warn_tol, progress=progress,
+    )  # fmt: skip
     k = nodes.alphas.shape[0]
-    rows, alphas, weights = _node_tensors(rule, k, n, xs[0].dtype, xs[0].device)
-    batch_size = resolve_batch_size(
-        batch_size, model, path, selector, rows, alphas, n_examples=n, forward_args=fargs
-    )
-    end_sets = _missing_ends(nodes, xs, bs)
-    bar = progress_bar(n * k, progress, desc="integrated gradients")
-    try:
-        result = integrate(
-            model, path, selector, rows, alphas, weights, n_examples=n,
-            forward_args=fargs, batch_size=batch_size, create_graph=create_graph, progress=bar,
-            grid=k, ends=end_sets,
+    extras = {"rule": rule, "steps": int(k)}
+    if p.empty:
+        return p.empty_result("integrated_gradients", extras)
+    assert p.baselines is not None
+    xs, bs, n = p.inputs, p.baselines, p.n
+    path = StraightLine(xs, bs) if multiply_by_inputs else _AveragedGradientPath(xs, bs)
+    rows, alphas, weights = _node_tensors(rule, k, n, p.dtype, p.device)
+    with p.running():
+        bsz = p.resolve_batch_size(path, rows, alphas)
+        result = p.integrate(
+            path, rows, alphas, weights, grid=k, ends=_missing_ends(nodes, xs, bs),
+            batch_size=bsz, desc="integrated gradients",
         )  # fmt: skip
-    finally:
-        bar.close()
+        output, base_output = _end_outputs(p, nodes, result, bsz)
+    return finish(
+        p, result.sums, output, base_output, method="integrated_gradients",
+        evaluations=result.evaluations, extras=extras, any_gradient=result.any_gradient,
+        complete=multiply_by_inputs, hint=f"raise steps (now {k}) or use steps='auto'",
+    )  # fmt: skip
 
+
+def _end_outputs(
+    p: Any, nodes: Rule, result: Any, batch_size: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """F(x) and F(x'): from the rule's end nodes, the rows that rode along, or one call."""
+    n, k = p.n, nodes.alphas.shape[0]
     per_example = result.row_outputs.reshape(n, k)
     output = _endpoint(nodes.alphas, 1.0, per_example) if nodes.includes_end else None
     base_output = _endpoint(nodes.alphas, 0.0, per_example) if nodes.includes_start else None
@@ -139,37 +155,13 @@ def integrated_gradients(
         if base_output is None:
             base_output = got[:n]
     elif output is None and base_output is None:
-        # one forward over [x; x'] instead of two calls: the overhead matters on small models
-        both = tuple(torch.cat([x, b]) for x, b in zip(xs, bs))
-        both_args = tuple(_twice(a, n) for a in fargs)
-        ends = forward_select(
-            model, both, _stacked(selector, n), forward_args=both_args, batch_size=batch_size
-        )
-        output, base_output = ends[:n], ends[n:]
+        output, base_output = p.forward_both(p.inputs, p.baselines, batch_size)
     elif output is None:
-        output = forward_select(model, xs, selector, forward_args=fargs, batch_size=batch_size)
+        output = p.forward(p.inputs, batch_size)
     elif base_output is None:
-        base_output = forward_select(model, bs, selector, forward_args=fargs, batch_size=batch_size)
-    if not result.any_gradient:
-        warn_zero_gradient(stacklevel=2)
+        base_output = p.forward(p.baselines, batch_size)
     assert output is not None and base_output is not None
-    delta, rel = completeness(result.sums, output, base_output)
-    if not multiply_by_inputs:
-        delta = torch.full_like(delta, float("nan"))
-        rel = delta.clone()
-    attributions = result.sums[0] if single else result.sums
-    res = Attribution(
-        attributions=attributions,
-        output=output,
-        baseline_output=base_output,
-        delta=delta,
-        relative_delta=rel,
-        evaluations=result.evaluations,
-        method="integrated_gradients",
-        extras={"rule": rule, "steps": int(k)},
-    )
-    warn_if_incomplete(res, warn_tol, f"raise steps (now {k}) or use steps='auto'")
-    return res
+    return output, base_output
 
 
 class _AveragedGradientPath(StraightLine):
@@ -177,12 +169,6 @@ class _AveragedGradientPath(StraightLine):
 
     def total_derivative(self) -> tuple[torch.Tensor, ...]:
         return tuple(torch.ones_like(d) for d in self.diffs)
-
-
-def _path(
-    xs: tuple[torch.Tensor, ...], bs: tuple[torch.Tensor, ...], multiply: bool
-) -> StraightLine:
-    return StraightLine(xs, bs) if multiply else _AveragedGradientPath(xs, bs)
 
 
 #: node tensors are cached up to this many rows (a few hundred kB); larger runs build them
@@ -221,21 +207,6 @@ def _missing_ends(
     """The end points whose F the rule's nodes do not give: x (α = 1), then x' (α = 0)."""
     sets = (() if nodes.includes_end else (xs,)) + (() if nodes.includes_start else (bs,))
     return sets or None
-
-
-def _twice(arg: Any, n: int) -> Any:
-    if isinstance(arg, torch.Tensor) and arg.dim() > 0 and arg.shape[0] == n:
-        return torch.cat([arg, arg])
-    return arg
-
-
-def _stacked(selector: Any, n: int) -> Any:
-    """The selector for rows of [x; x']: row r belongs to example r mod n."""
-
-    def select(out: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        return selector(out, rows % n)  # type: ignore[no-any-return]
-
-    return select
 
 
 def _endpoint(alphas: Any, at: float, per_example: torch.Tensor) -> torch.Tensor:

@@ -21,24 +21,22 @@ from typing import Any
 import torch
 
 from pathattr.baselines.sources import check_rows
-from pathattr.engine.core import forward_select, integrate
-from pathattr.engine.memory import resolve_batch_size
-from pathattr.engine.progress import progress_bar
-from pathattr.engine.targets import TargetLike, make_selector
-from pathattr.engine.validate import as_tuple, check_int_arg, warn_training_mode
+from pathattr.engine.pipeline import check_seed, finish, generator, prepare
+from pathattr.engine.targets import TargetLike
+from pathattr.engine.validate import check_int_arg
 from pathattr.methods.expected_gradients import output_table, reference_outputs
 from pathattr.paths.references import ReferencePath
 from pathattr.quadrature.rules import quadrature
-from pathattr.result import Attribution, completeness, warn_if_incomplete
+from pathattr.result import Attribution
 
 
 def noise_integrated_gradients(
     model: Callable[..., Any],
     inputs: torch.Tensor | tuple[torch.Tensor, ...],
-    target: TargetLike = None,
     *,
+    target: TargetLike = None,
     baselines: str | torch.Tensor | tuple[torch.Tensor, ...] = "uniform",
-    n_baselines: int = 10,
+    samples: int = 10,
     low: float | None = None,
     high: float | None = None,
     steps: int = 50,
@@ -50,15 +48,15 @@ def noise_integrated_gradients(
     warn_tol: float = 0.05,
     progress: bool = False,
 ) -> Attribution:
-    """Integrated Gradients averaged over ``n_baselines`` noise baselines (or given ones).
+    """Integrated Gradients averaged over ``samples`` noise baselines (or given ones).
 
     Args:
         model, inputs, target, forward_args, batch_size, create_graph, progress: as in
             :func:`~pathattr.integrated_gradients`.
-        baselines: ``"uniform"`` draws ``n_baselines`` baselines per example with independent
+        baselines: ``"uniform"`` draws ``samples`` baselines per example with independent
             U(low, high) entries; a tensor ``(B, *input.shape[1:])`` (a tuple of them for
             multi-input models) uses those B baselines for every example.
-        n_baselines: B for ``"uniform"``.
+        samples: B for ``"uniform"`` (the number of noise baselines per example).
         low, high: the noise range; None uses the minimum / maximum of each input tensor over
             the batch (for images in [0, 1] pass 0 and 1).
         steps, rule: the quadrature of every IG path.
@@ -69,28 +67,22 @@ def noise_integrated_gradients(
         An :class:`~pathattr.result.Attribution` whose ``baseline_output`` is the mean of F over
         the example's baselines; ``evaluations`` = B · steps per example.
     """
-    if not callable(model):
-        raise TypeError(f"model: expected a callable (an nn.Module), got {type(model).__name__}")
     steps = check_int_arg(steps, "steps")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}")
-    single = isinstance(inputs, torch.Tensor)
-    xs = as_tuple(inputs)
-    n = xs[0].shape[0]
-    fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
-    selector = make_selector(target, n)
-    warn_training_mode(model)
-    device = xs[0].device
-    gen = torch.Generator()
-    used_seed = gen.seed() if seed is None else int(seed)
-    gen.manual_seed(used_seed)
-
+    check_seed(seed)
+    p = prepare(
+        model, inputs, target=target, forward_args=forward_args, batch_size=batch_size,
+        create_graph=create_graph, warn_tol=warn_tol, progress=progress,
+    )  # fmt: skip
+    xs, n, device = p.inputs, p.n, p.device
+    gen, used_seed = generator(seed)
+    if p.empty:
+        return p.empty_result("noise_integrated_gradients", {"seed": used_seed})
     if isinstance(baselines, str):
         if baselines != "uniform":
             raise ValueError(
                 f"baselines: expected 'uniform' or a tensor of baselines, got {baselines!r}"
             )
-        b = check_int_arg(n_baselines, "n_baselines")
+        b = check_int_arg(samples, "samples")
         refs = tuple(_uniform(x, n * b, low, high, gen) for x in xs)
         base_keys = torch.arange(n * b).reshape(n, b)  # baseline j of example e: row e·B + j
     else:
@@ -111,40 +103,25 @@ def noise_integrated_gradients(
     alphas = torch.tensor(nodes.alphas, dtype=xs[0].dtype, device=device).repeat(n * b)
     weights = torch.tensor(nodes.weights / b, dtype=xs[0].dtype, device=device).repeat(n * b)
 
+    extras = {"samples": int(b), "steps": int(s), "rule": rule, "seed": used_seed}
     path = ReferencePath(xs, refs)
-    bsize = resolve_batch_size(
-        batch_size, model, path, selector, rows, alphas, n_examples=n, forward_args=fargs,
-        keys=keys,
+    with p.running():
+        result = p.integrate(
+            path, rows, alphas, weights, keys=keys, desc="noise integrated gradients"
+        )
+        bsize = p.extras["batch_size"]
+        output = p.forward(xs, bsize)
+        per_base_rows = torch.arange(n, device=device).repeat_interleave(b)
+        table = output_table(p.model, refs, p.forward_args, n, bsize, n * b)
+        f_base = reference_outputs(
+            p.model, refs, base_keys.to(device).reshape(-1), per_base_rows, p.selector,
+            p.forward_args, n, bsize, table,
+        ).reshape(n, b)  # fmt: skip
+    return finish(
+        p, result.sums, output, f_base.mean(1), method="noise_integrated_gradients",
+        evaluations=result.evaluations, extras=extras, any_gradient=result.any_gradient,
+        hint=f"raise steps (now {s})",
     )  # fmt: skip
-    bar = progress_bar(n * b * s, progress, desc="noise integrated gradients")
-    try:
-        result = integrate(
-            model, path, selector, rows, alphas, weights, n_examples=n, forward_args=fargs,
-            batch_size=bsize, create_graph=create_graph, progress=bar, keys=keys,
-        )  # fmt: skip
-    finally:
-        bar.close()
-    output = forward_select(model, xs, selector, forward_args=fargs, batch_size=bsize)
-    per_base_rows = torch.arange(n, device=device).repeat_interleave(b)
-    table = output_table(model, refs, fargs, n, bsize, n * b)
-    f_base = reference_outputs(
-        model, refs, base_keys.to(device).reshape(-1), per_base_rows, selector, fargs, n, bsize,
-        table,
-    ).reshape(n, b)  # fmt: skip
-    base_output = f_base.mean(1)
-    delta, rel = completeness(result.sums, output, base_output)
-    res = Attribution(
-        attributions=result.sums[0] if single else result.sums,
-        output=output,
-        baseline_output=base_output,
-        delta=delta,
-        relative_delta=rel,
-        evaluations=result.evaluations,
-        method="noise_integrated_gradients",
-        extras={"n_baselines": int(b), "steps": int(s), "rule": rule, "seed": used_seed},
-    )
-    warn_if_incomplete(res, warn_tol, f"raise steps (now {s})")
-    return res
 
 
 def _uniform(

@@ -28,27 +28,21 @@ from typing import Any
 
 import torch
 
-from pathattr.engine.core import forward_select, integrate
-from pathattr.engine.targets import TargetLike, make_selector
-from pathattr.engine.validate import (
-    BaselineLike,
-    as_baselines,
-    as_tuple,
-    check_int_arg,
-    warn_training_mode,
-)
+from pathattr.engine.pipeline import finish, prepare
+from pathattr.engine.targets import TargetLike
+from pathattr.engine.validate import BaselineLike, as_tuple, check_int_arg
 from pathattr.methods.gradients import Inputs
 from pathattr.paths.one_at_a_time import OneAtATime
 from pathattr.quadrature.rules import quadrature
-from pathattr.result import Attribution, completeness, warn_if_incomplete
+from pathattr.result import Attribution, completeness
 
 
 def one_at_a_time(
     model: Callable[..., Any],
     inputs: Inputs,
+    *,
     baselines: BaselineLike = None,
     target: TargetLike = None,
-    *,
     order: Sequence[int] | torch.Tensor | None = None,
     steps: int = 64,
     rule: str = "riemann_middle",
@@ -75,53 +69,41 @@ def one_at_a_time(
         An :class:`~pathattr.result.Attribution`; ``extras["order"]`` holds the order used.
     """
     check_int_arg(steps, "steps")
-    single = isinstance(inputs, torch.Tensor)
-    xs = as_tuple(inputs)
-    bs = as_baselines(baselines, xs)
-    fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
-    n = xs[0].shape[0]
-    selector = make_selector(target, n)
-    warn_training_mode(model)
+    p = prepare(
+        model, inputs, baselines=baselines, target=target, forward_args=forward_args,
+        batch_size=batch_size, warn_tol=warn_tol,
+    )  # fmt: skip
+    assert p.baselines is not None
+    xs, bs, n, device = p.inputs, p.baselines, p.n, p.device
     path = OneAtATime(xs, bs, order)
     d = path.n_features
     nodes = quadrature(rule, steps)
     k = nodes.alphas.shape[0]
-    device = xs[0].device
+    extras = {"order": path.order.tolist(), "steps": int(k), "rule": rule}
+    if p.empty:
+        return p.empty_result("one_at_a_time", extras)
     seg_alpha = (torch.arange(d, dtype=torch.float64)[:, None] + torch.tensor(nodes.alphas)) / d
     seg_alpha = seg_alpha.reshape(-1).clamp(0, 1)
     seg_w = (torch.tensor(nodes.weights) / d).repeat(d)
     rows = torch.arange(n, device=device).repeat_interleave(d * k)
     alphas = seg_alpha.to(device).repeat(n)
     weights = seg_w.to(device).repeat(n)
-    result = integrate(
-        model, path, selector, rows, alphas, weights, n_examples=n, forward_args=fargs,
-        batch_size=batch_size,
+    with p.running():
+        result = p.integrate(path, rows, alphas, weights, desc="one at a time")
+        output, base = p.forward_both(xs, bs, p.extras["batch_size"])
+    return finish(
+        p, result.sums, output, base, method="one_at_a_time", evaluations=result.evaluations,
+        extras=extras, any_gradient=result.any_gradient,
+        hint=f"raise steps (now {k} per feature)",
     )  # fmt: skip
-    both = tuple(torch.cat([x, b]) for x, b in zip(xs, bs))
-    ends = forward_select(model, both, lambda o, r: selector(o, r % n), forward_args=fargs)
-    output, base = ends[:n], ends[n:]
-    delta, rel = completeness(result.sums, output, base)
-    res = Attribution(
-        attributions=result.sums[0] if single else result.sums,
-        output=output,
-        baseline_output=base,
-        delta=delta,
-        relative_delta=rel,
-        evaluations=result.evaluations,
-        method="one_at_a_time",
-        extras={"order": path.order.tolist(), "steps": int(k), "rule": rule},
-    )
-    if warn_tol is not None:
-        warn_if_incomplete(res, warn_tol, f"raise steps (now {k} per feature)")
-    return res
 
 
 def shapley_shubik(
     model: Callable[..., Any],
     inputs: Inputs,
+    *,
     baselines: BaselineLike = None,
     target: TargetLike = None,
-    *,
     steps: int = 64,
     rule: str = "riemann_middle",
     max_features: int = 8,
@@ -134,15 +116,15 @@ def shapley_shubik(
     Exact up to the quadrature of each segment; only for d ≤ ``max_features`` (cost d!·d·steps).
     """
     xs = as_tuple(inputs)
-    d = sum(int(x[0].numel()) for x in xs)
+    d = sum(math.prod(x.shape[1:]) for x in xs)
     if d > max_features:
         raise ValueError(
             f"inputs: Shapley–Shubik enumerates d! orders; expected at most {max_features} "
             f"features (raise max_features to force), got {d}"
         )
     results = [
-        one_at_a_time(model, inputs, baselines, target, order=list(p), steps=steps, rule=rule,
-                      **options)
+        one_at_a_time(model, inputs, baselines=baselines, target=target, order=list(p),
+                      steps=steps, rule=rule, **options)
         for p in itertools.permutations(range(d))
     ]  # fmt: skip
     first = results[0]

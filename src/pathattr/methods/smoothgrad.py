@@ -24,11 +24,9 @@ from typing import Any
 
 import torch
 
-from pathattr.engine.core import evaluate_rows, forward_select
-from pathattr.engine.memory import resolve_batch_size
-from pathattr.engine.progress import progress_bar
-from pathattr.engine.targets import TargetLike, make_selector
-from pathattr.engine.validate import as_tuple, check_int_arg, warn_training_mode
+from pathattr.engine.pipeline import Prepared, check_seed, finish, generator, prepare
+from pathattr.engine.targets import TargetLike
+from pathattr.engine.validate import check_int_arg
 from pathattr.result import Attribution
 
 
@@ -84,8 +82,8 @@ def check_stdev(stdev: Any) -> float:
 def smoothgrad(
     model: Callable[..., Any],
     inputs: torch.Tensor | tuple[torch.Tensor, ...],
-    target: TargetLike = None,
     *,
+    target: TargetLike = None,
     samples: int = 50,
     stdev: float = 0.15,
     relative: bool = True,
@@ -123,23 +121,19 @@ def smoothgrad(
         the noisy copies.  ``extras["standard_error"]`` is the Monte-Carlo standard error of the
         mean per feature (sd of the per-sample values / √k).
     """
-    if not callable(model):
-        raise TypeError(f"model: expected a callable (an nn.Module), got {type(model).__name__}")
     k = check_int_arg(samples, "samples")
     sd = check_stdev(stdev)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}")
-    single = isinstance(inputs, torch.Tensor)
-    xs = as_tuple(inputs)
-    n = xs[0].shape[0]
-    fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
-    selector = make_selector(target, n)
-    warn_training_mode(model)
-    device = xs[0].device
-
-    gen = torch.Generator()
-    used_seed = gen.seed() if seed is None else int(seed)
-    gen.manual_seed(used_seed)
+    check_seed(seed)
+    p = prepare(
+        model, inputs, target=target, forward_args=forward_args, batch_size=batch_size,
+        create_graph=create_graph, progress=progress,
+    )  # fmt: skip
+    method = "smoothgrad_sq" if squared else "smoothgrad"
+    gen, used_seed = generator(seed)
+    extras: dict[str, Any] = {"samples": k, "stdev": sd, "relative": relative, "seed": used_seed}
+    if p.empty:
+        return p.empty_result(method, extras)
+    xs, n, device = p.inputs, p.n, p.device
     noise = tuple(
         (
             torch.randn((n * k,) + tuple(x.shape[1:]), generator=gen, dtype=x.dtype)
@@ -151,30 +145,39 @@ def smoothgrad(
     keys = torch.arange(n * k, device=device)
     alphas = torch.zeros(n * k, dtype=xs[0].dtype, device=device)
     path = NoisyPoints(xs, noise)
-    bsize = resolve_batch_size(
-        batch_size, model, path, selector, rows, alphas, n_examples=n, forward_args=fargs,
-        keys=keys,
-    )  # fmt: skip
+    with p.running():
+        return _smoothgrad(
+            p, path, rows, alphas, keys, k, squared, multiply_by_inputs, method, extras
+        )
+
+
+def _smoothgrad(
+    p: Prepared,
+    path: NoisyPoints,
+    rows: torch.Tensor,
+    alphas: torch.Tensor,
+    keys: torch.Tensor,
+    k: int,
+    squared: bool,
+    multiply_by_inputs: bool,
+    method: str,
+    extras: dict[str, Any],
+) -> Attribution:
+    xs, n, device, create_graph = p.inputs, p.n, p.device, p.create_graph
+    bsize = p.resolve_batch_size(path, rows, alphas, keys)
     sums = [torch.zeros_like(x) for x in xs]
     sq = [torch.zeros(x.shape, dtype=torch.float64, device=device) for x in xs]
     noisy_out = torch.zeros(n, dtype=xs[0].dtype, device=device)
-    bar = progress_bar(n * k, progress, desc="smoothgrad")
-    try:
-        for chunk in evaluate_rows(
-            model, path, selector, rows, alphas, n_examples=n, forward_args=fargs,
-            batch_size=bsize, create_graph=create_graph, progress=bar, keys=keys,
-        ):  # fmt: skip
-            noisy_out.index_add_(0, chunk.rows, chunk.outputs.to(noisy_out.dtype) / k)
-            for i, g in enumerate(chunk.grads):
-                term = g * g if squared else g
-                if create_graph:
-                    sums[i] = sums[i].index_add(0, chunk.rows, term / k)
-                else:
-                    sums[i].index_add_(0, chunk.rows, term / k)
-                t = term.detach().to(torch.float64)
-                sq[i].index_add_(0, chunk.rows, t * t)
-    finally:
-        bar.close()
+    for chunk in p.evaluate(path, rows, alphas, keys=keys, batch_size=bsize, desc="smoothgrad"):
+        noisy_out.index_add_(0, chunk.rows, chunk.outputs.to(noisy_out.dtype) / k)
+        for i, g in enumerate(chunk.grads):
+            term = g * g if squared else g
+            if create_graph:
+                sums[i] = sums[i].index_add(0, chunk.rows, term / k)
+            else:
+                sums[i].index_add_(0, chunk.rows, term / k)
+            t = term.detach().to(torch.float64)
+            sq[i].index_add_(0, chunk.rows, t * t)
     se = []
     for s, q, x in zip(sums, sq, xs):
         mean = s.detach().to(torch.float64)
@@ -182,21 +185,13 @@ def smoothgrad(
         err = (var / k).sqrt() if k > 1 else torch.full_like(var, float("nan"))
         se.append((err * x.detach().abs() if multiply_by_inputs else err).to(x.dtype))
     attrs = tuple(s * x for s, x in zip(sums, xs)) if multiply_by_inputs else tuple(sums)
-    output = forward_select(model, xs, selector, forward_args=fargs, batch_size=bsize)
+    output = p.forward(xs, bsize)
     nan = torch.full((n,), float("nan"), dtype=output.dtype, device=output.device)
-    return Attribution(
-        attributions=attrs[0] if single else attrs,
-        output=output,
-        baseline_output=noisy_out,
-        delta=nan,
-        relative_delta=nan.clone(),
-        evaluations=torch.full((n,), k, dtype=torch.int64),
-        method="smoothgrad_sq" if squared else "smoothgrad",
-        extras={
-            "samples": k,
-            "stdev": sd,
-            "relative": relative,
-            "seed": used_seed,
-            "standard_error": se[0] if single else tuple(se),
-        },
-    )
+    extras["standard_error"] = se[0] if p.single else tuple(se)
+    res = finish(
+        p, attrs, output, noisy_out, method=method,
+        evaluations=k, extras=extras, complete=False,
+    )  # fmt: skip
+    # SmoothGrad has no completeness property: the residual is not defined
+    res.delta, res.relative_delta = nan, nan.clone()
+    return res

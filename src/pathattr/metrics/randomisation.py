@@ -33,6 +33,7 @@ import torch
 
 from pathattr.engine.targets import TargetLike
 from pathattr.engine.validate import as_tuple
+from pathattr.methods.calling import call_method
 from pathattr.metrics._common import attributions_tuple, check_feature_dims, feature_scores
 from pathattr.result import CompletenessWarning
 
@@ -168,7 +169,7 @@ def model_randomisation(
             if quiet:
                 # completeness residuals of a destroyed model say nothing about the method
                 warnings.simplefilter("ignore", CompletenessWarning)
-            out = method(m, inputs, baselines, target)
+            out = call_method(method, m, inputs, baselines, target)
         a = attributions_tuple(out, xs, name="method output")
         parts = [feature_scores(t, check_feature_dims(feature_dims, t)).float() for t in a]
         return torch.cat(parts, dim=1)

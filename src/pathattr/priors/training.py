@@ -140,7 +140,7 @@ class AttributionPrior:
             base = _shifted(x) if isinstance(self.references, str) else self.references
             # batch_size=None for the same reason as for Expected Gradients below
             res = integrated_gradients(
-                model, x, base, target, steps=self.samples, create_graph=True,
+                model, x, baselines=base, target=target, steps=self.samples, create_graph=True,
                 batch_size=None, warn_tol=float("inf"),
             )  # fmt: skip
             return _single(res.attributions)
@@ -157,7 +157,8 @@ class AttributionPrior:
         # completeness residual, the standard error and (for a tensor of references) a forward
         # pass over the whole reference set would be computed and thrown away at every step.
         res = expected_gradients(
-            model, x, self.references, target, samples=self.samples, seed=self._next_seed(),
+            model, x, references=self.references, target=target, samples=self.samples,
+            seed=self._next_seed(),
             batch_size=None, create_graph=True, diagnostics=False,
         )  # fmt: skip
         return _single(res.attributions)
