@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -88,7 +89,7 @@ def completeness(
     agree to rounding (|F(x) − F(x')| ≤ 4·eps·max(|F(x)|, |F(x')|)): dividing by a difference
     made of rounding error would print absurd percentages.  ``delta`` is still reported there.
     """
-    parts = [a.detach().reshape(a.shape[0], -1).sum(1) for a in attributions]
+    parts = [a.detach().reshape(a.shape[0], math.prod(a.shape[1:])).sum(1) for a in attributions]
     total = parts[0] if len(parts) == 1 else torch.stack(parts).sum(0)
     out, base = output.detach(), baseline_output.detach()
     diff = out - base

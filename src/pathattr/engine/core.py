@@ -71,7 +71,11 @@ def evaluate_rows(
     """
     total = int(rows.shape[0])
     step = total if batch_size is None else max(1, int(batch_size))
-    for start in range(0, total, step):
+    if 0 < step < total:
+        # equal chunks (15 rows at 7 run as 5 + 5 + 5, not 7 + 7 + 1): no tiny last call, and
+        # no one-row batch, which batch norm in training mode refuses
+        step = -(-total // -(-total // step))
+    for start in range(0, total, step or 1):
         stop = min(total, start + step)
         r = rows[start:stop]
         a = alphas[start:stop]

@@ -322,7 +322,7 @@ def warn_non_finite(
             parts.append(f"{name} ({int(bad.sum())} of {v.numel()} examples)")
     bad_rows = None
     for a in attributions:
-        rows = ~torch.isfinite(a.detach().reshape(a.shape[0], -1)).all(1)
+        rows = ~torch.isfinite(a.detach().reshape(a.shape[0], math.prod(a.shape[1:]))).all(1)
         bad_rows = rows if bad_rows is None else bad_rows | rows
     if bad_rows is not None and bool(bad_rows.any()):
         parts.append(f"attributions ({int(bad_rows.sum())} of {bad_rows.numel()} examples)")

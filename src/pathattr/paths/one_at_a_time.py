@@ -14,6 +14,7 @@ Features are the entries of all inputs flattened and concatenated, in that order
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -32,7 +33,7 @@ class OneAtATime:
     ):
         self.inputs = inputs
         self.baselines = baselines
-        self.sizes = [int(x[0].numel()) for x in inputs]
+        self.sizes = [math.prod(x.shape[1:]) for x in inputs]
         self.n_features = sum(self.sizes)
         d = self.n_features
         perm = torch.arange(d) if order is None else torch.as_tensor(order).reshape(-1).long()
