@@ -30,7 +30,7 @@ _LAZY = {
     "BatchAttributor": "pathattr.engine.batch",
 }
 _SUBMODULES = {"axioms", "priors", "metrics", "viz", "captum", "engine", "paths", "quadrature",
-               "methods", "baselines", "domains", "store", "scale", "cli"}  # fmt: skip
+               "methods", "baselines", "domains", "cli"}  # fmt: skip
 
 __all__ = [
     "Attribution",

@@ -1,1 +1,0 @@
-"""pathattr.store."""
