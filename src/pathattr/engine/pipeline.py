@@ -59,7 +59,8 @@ class NonFiniteWarning(UserWarning):
 class Prepared:
     """Validated arguments of one attribution call, shared by every method.
 
-    ``baselines`` is None for methods that take none (SmoothGrad, Expected Gradients).
+    ``baselines`` is None for methods that take none (SmoothGrad, Expected Gradients);
+    ``diffs`` is x − x' when there are baselines.
     """
 
     model: Callable[..., Any]
@@ -73,6 +74,7 @@ class Prepared:
     warn_tol: float | None = None
     progress: bool = False
     batch_size: int | str | None = "auto"
+    diffs: tuple[torch.Tensor, ...] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -238,19 +240,21 @@ def prepare(
         xs = tuple(x.detach() for x in xs)
     n = int(xs[0].shape[0])
     bs: tuple[torch.Tensor, ...] | None = None
+    diffs = None
     if not (isinstance(baselines, str) and baselines == "none"):
         bs = as_baselines(baselines, xs, finite=False)  # type: ignore[arg-type]
         _check_not_inference(bs, "baselines")
         if not create_graph:
             bs = tuple(b.detach() for b in bs)
-        check_finite_paths(xs, bs, tuple(x - b for x, b in zip(xs, bs)))
+        diffs = tuple(x - b for x, b in zip(xs, bs))
+        check_finite_paths(xs, bs, diffs)
     else:
         check_finite_paths(xs, xs, xs)
     fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
     selector = make_selector(target, n)
     warn_training_mode(model, stacklevel=4)
     return Prepared(
-        model, single, xs, bs, selector, fargs, n, create_graph, tol, progress, batch_size
+        model, single, xs, bs, selector, fargs, n, create_graph, tol, progress, batch_size, diffs
     )
 
 

@@ -171,7 +171,7 @@ def _adaptive(p: Prepared, tol: float, max_steps: int) -> Attribution:
         p.warn_tol,
         p.progress,
     )
-    path = StraightLine(xs, bs)
+    path = StraightLine(xs, bs, p.diffs)
     diff_flat = torch.cat([d.reshape(n, -1) for d in path.diffs], 1)
     diff_plain = diff_flat.detach().double()
 

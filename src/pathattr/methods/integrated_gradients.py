@@ -124,7 +124,7 @@ def integrated_gradients(
         return p.empty_result("integrated_gradients", extras)
     assert p.baselines is not None
     xs, bs, n = p.inputs, p.baselines, p.n
-    path = StraightLine(xs, bs) if multiply_by_inputs else _AveragedGradientPath(xs, bs)
+    path = (StraightLine if multiply_by_inputs else _AveragedGradientPath)(xs, bs, p.diffs)
     rows, alphas, weights = _node_tensors(rule, k, n, p.dtype, p.device)
     with p.running():
         bsz = p.resolve_batch_size(path, rows, alphas)

@@ -14,10 +14,16 @@ class StraightLine:
 
     constant_derivative = True
 
-    def __init__(self, inputs: tuple[torch.Tensor, ...], baselines: tuple[torch.Tensor, ...]):
+    def __init__(
+        self,
+        inputs: tuple[torch.Tensor, ...],
+        baselines: tuple[torch.Tensor, ...],
+        diffs: tuple[torch.Tensor, ...] | None = None,
+    ):
+        """``diffs``: x − x' when the caller has it already (the pipeline's finiteness check)."""
         self.inputs = inputs
         self.baselines = baselines
-        self.diffs = tuple(x - b for x, b in zip(inputs, baselines))
+        self.diffs = diffs if diffs is not None else tuple(x - b for x, b in zip(inputs, baselines))
 
     def points(
         self, rows: torch.Tensor, alphas: torch.Tensor, keys: torch.Tensor | None = None
