@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "expected_gradients": "pathattr.methods.expected_gradients",
     "smoothgrad": "pathattr.methods.smoothgrad",
+    "layer_integrated_gradients": "pathattr.methods.layer_integrated_gradients",
     "noise_integrated_gradients": "pathattr.methods.noise_baselines",
     "saliency": "pathattr.methods.gradients",
     "input_x_gradient": "pathattr.methods.gradients",

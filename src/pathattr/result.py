@@ -9,7 +9,8 @@ from typing import Any, Union
 
 import torch
 
-Tensors = Union[torch.Tensor, tuple[torch.Tensor, ...]]
+#: one tensor, one per input (a tuple), or one entry per layer (a list; layer attribution)
+Tensors = Union[torch.Tensor, tuple[torch.Tensor, ...], list[Any]]
 
 
 class CompletenessWarning(UserWarning):
@@ -55,8 +56,7 @@ class Attribution:
         return int(self.evaluations.sum())
 
     def __repr__(self) -> str:
-        attrs = self.attributions if isinstance(self.attributions, tuple) else (self.attributions,)
-        shapes = ", ".join(str(tuple(a.shape)) for a in attrs)
+        shapes = ", ".join(str(tuple(a.shape)) for a in _flat(self.attributions))
         rd_all = self.relative_delta.detach()
         rd = rd_all[torch.isfinite(rd_all)]
         worst = f"{float(rd.max()):.2e}" if rd.numel() else "n/a"
@@ -70,6 +70,12 @@ class Attribution:
             f"examples={self.output.shape[0]}, "
             f"relative_delta median={med} max={worst}, evaluations={self.total_evaluations}{extra})"
         )
+
+
+def _flat(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    return [t for v in value for t in _flat(v)]
 
 
 def _printable(v: Any) -> bool:

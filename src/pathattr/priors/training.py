@@ -201,8 +201,8 @@ def _shifted(x: torch.Tensor) -> torch.Tensor:
     return torch.roll(x.detach(), 1, 0)
 
 
-def _single(attributions: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
-    if isinstance(attributions, tuple):
+def _single(attributions: Any) -> torch.Tensor:
+    if isinstance(attributions, (tuple, list)):
         if len(attributions) != 1:
             raise ValueError("AttributionPrior supports single-input models only")
         return attributions[0]
