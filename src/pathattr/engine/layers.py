@@ -7,6 +7,11 @@ ways to build it, with the same numbers:
 * **split** (the prefix computed once): when the model is an ``nn.Sequential`` whose child is the
   layer, or the user passes ``suffix``, G runs only the part above the layer; everything below it
   was computed once per example, when the layer values were captured.
+* **skip** (a layer in a stack: an ``nn.ModuleList`` of blocks, as in every 🤗 encoder and
+  decoder): G runs the whole model, but the blocks below the layer are swapped for the identity
+  for the duration of the call, so the per-step cost is the stack above the layer plus the
+  cheap embedding lookup.  The result is checked: G at the inputs' layer values must give F(x)
+  again, else the model reads those blocks elsewhere and the call falls back to hooks.
 * **hooks** (any ``nn.Module``): G runs the whole model on the example's inputs and a forward
   hook (a forward pre-hook for ``attribute_to="input"``) replaces the layer's values by ``a``:
   Captum's way, which recomputes the prefix at every step.
@@ -28,12 +33,13 @@ class LayerValues:
     """The captured values of one or more layers, flattened to one tuple of tensors.
 
     ``counts[i]`` tensors belong to layer i; ``tupled[i]`` says whether that layer's value was a
-    tuple (so it is given back as one).
+    tuple (so it is given back as one); ``model_output`` is what the model returned.
     """
 
     tensors: tuple[torch.Tensor, ...]
     counts: tuple[int, ...]
     tupled: tuple[bool, ...]
+    model_output: Any = None
 
     def per_layer(self, flat: Sequence[Any]) -> list[Any]:
         """Split a flat sequence (one item per tensor) back into one entry per layer."""
@@ -90,7 +96,7 @@ def capture(
         return hook
 
     with torch.no_grad(), _hooks(layers, keep, attribute_to):
-        model(*inputs, *forward_args)
+        out = model(*inputs, *forward_args)
     tensors: list[torch.Tensor] = []
     counts, tupled = [], []
     for i, value in enumerate(seen):
@@ -112,7 +118,7 @@ def capture(
         tensors.extend(t.detach() for t in parts)
         counts.append(len(parts))
         tupled.append(isinstance(value, tuple))
-    return LayerValues(tuple(tensors), tuple(counts), tuple(tupled))
+    return LayerValues(tuple(tensors), tuple(counts), tuple(tupled), out)
 
 
 class HookedModel:
@@ -128,12 +134,14 @@ class HookedModel:
         layers: list[nn.Module],
         values: LayerValues,
         attribute_to: str,
+        skip: Sequence[nn.Module] = (),
     ) -> None:
         self.model = model
         self.layers = layers
         self.values = values
         self.attribute_to = attribute_to
         self.n_values = len(values.tensors)
+        self.skip = tuple(skip)
 
     def __call__(self, *args: Any) -> Any:
         """Run the model on the inputs in ``args`` with the layers' values from ``args``."""
@@ -145,8 +153,37 @@ class HookedModel:
 
             return hook
 
-        with _hooks(self.layers, replace, self.attribute_to):
+        with _hooks(self.layers, replace, self.attribute_to), _identity_forward(self.skip):
             return self.model(*args[self.n_values :])
+
+
+def blocks_below(root: Any, layers: list[nn.Module]) -> list[nn.Module]:
+    """The blocks before ``layers[0]`` in the ``nn.ModuleList`` of ``root`` holding it (else [])."""
+    if not isinstance(root, nn.Module) or len(layers) != 1:
+        return []
+    for module in root.modules():
+        if isinstance(module, nn.ModuleList):
+            blocks = list(module)
+            for i, block in enumerate(blocks):
+                if block is layers[0]:
+                    return blocks[:i]
+    return []
+
+
+@contextlib.contextmanager
+def _identity_forward(blocks: Sequence[nn.Module]) -> Iterator[None]:
+    """Blocks that return their first argument (the hidden states) without computing."""
+
+    def identity(*args: Any, **kwargs: Any) -> Any:
+        return args[0] if args else kwargs["hidden_states"]
+
+    try:
+        for block in blocks:
+            block.forward = identity  # type: ignore[method-assign]
+        yield
+    finally:
+        for block in blocks:
+            del block.forward
 
 
 def sequential_suffix(

@@ -20,12 +20,15 @@ is continuous, with token ids as the inputs.
 
 The part of the model below the layer is the same at every step.  When the model can be split
 there (an ``nn.Sequential`` with the layer as a child, or a ``suffix`` you pass) it is computed
-once per example and only the part above runs per step; otherwise hooks replace the layer's
-value in full forward passes (Captum's way).  Both give the same numbers.
+once per example and only the part above runs per step; a layer in a stack of blocks (the
+``nn.ModuleList`` of a 🤗 encoder or decoder) has the blocks below it skipped at every step;
+otherwise hooks replace the layer's value in full forward passes (Captum's way).  All give the
+same numbers (see :mod:`pathattr.engine.layers`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +38,7 @@ from torch import nn
 from pathattr.engine.layers import (
     HookedModel,
     as_layers,
+    blocks_below,
     capture,
     check_attribute_to,
     sequential_suffix,
@@ -65,6 +69,7 @@ def layer_integrated_gradients(
     multiply_by_inputs: bool = True,
     attribute_to: str = "output",
     suffix: Callable[..., Any] | None = None,
+    module: nn.Module | None = None,
 ) -> Attribution:
     """Integrated Gradients of ``model``'s selected output with respect to ``layer``'s values.
 
@@ -82,14 +87,17 @@ def layer_integrated_gradients(
         suffix: ``suffix(*layer_values, *forward_args)`` computing the model's output from the
             layer's values: then only it runs per step (the prefix is computed once).  Found
             automatically for an ``nn.Sequential`` whose child is ``layer``.
+        module: the ``nn.Module`` holding ``layer`` when ``model`` is a function around it
+            (e.g. a 🤗 model plus its pooling): there the stack of blocks below the layer is
+            looked up, to skip them (``model`` itself is searched when it is a module).
 
     Returns:
         An :class:`~pathattr.result.Attribution` whose ``attributions`` are shaped like the
         layer's value (a tensor, or a tuple when the layer's value is a tuple; a list with one
         entry per layer when ``layer`` is a list), and whose ``output`` / ``baseline_output``
         are G at the layer's values at the inputs and at the baselines.
-        ``extras["split"]`` tells whether the prefix was computed once (``"suffix"``) or per
-        step (``"hooks"``).
+        ``extras["split"]`` tells how the prefix was handled: computed once (``"suffix"``),
+        blocks below the layer skipped (``"skip"``), or recomputed per step (``"hooks"``).
     """
     layers = as_layers(layer)
     attribute_to = check_attribute_to(attribute_to)
@@ -116,22 +124,46 @@ def layer_integrated_gradients(
                 f"the inputs {tuple(a.shape)} (value {i}); the path needs the same shape"
             )
     split = suffix if suffix is not None else sequential_suffix(model, layers, attribute_to)
+    if module is not None and not isinstance(module, nn.Module):
+        raise TypeError(f"module: expected an nn.Module or None, got {type(module).__name__}")
+    root = module if module is not None else model
+    skip = blocks_below(root, layers) if split is None else []
+    if skip and attribute_to == "output":
+        skip.append(layers[0])  # its own output is replaced: no need to compute it either
+    mode = "suffix" if split is not None else "skip" if skip else "hooks"
+
+    def run(g: Callable[..., Any], fargs: tuple[Any, ...]) -> Attribution:
+        with p.running():  # the model's buffers are kept across the whole call
+            return integrated_gradients(
+                g, at_x.tensors, baselines=at_b.tensors, target=target, steps=steps, rule=rule,
+                forward_args=fargs, batch_size=batch_size, create_graph=create_graph, tol=tol,
+                max_steps=max_steps, warn_tol=warn_tol, progress=progress,
+                multiply_by_inputs=multiply_by_inputs,
+            )  # fmt: skip
+
     if split is not None:
-        g: Callable[..., Any] = split
-        fargs = p.forward_args
+        res = run(split, p.forward_args)
     else:
-        g = HookedModel(model, layers, at_x, attribute_to)
-        fargs = xs + p.forward_args
-    with p.running():  # the model's buffers are kept across the whole call
-        res = integrated_gradients(
-            g, at_x.tensors, baselines=at_b.tensors, target=target, steps=steps, rule=rule,
-            forward_args=fargs, batch_size=batch_size, create_graph=create_graph, tol=tol,
-            max_steps=max_steps, warn_tol=warn_tol, progress=progress,
-            multiply_by_inputs=multiply_by_inputs,
-        )  # fmt: skip
+        res = run(HookedModel(model, layers, at_x, attribute_to, skip), xs + p.forward_args)
+        if skip and not _reproduces(res.output, at_x.model_output, p.selector):
+            warnings.warn(
+                "layer: skipping the blocks below the layer did not give F(x) back (the model "
+                "reads their outputs elsewhere); recomputed with hooks, the prefix at every step",
+                stacklevel=2,
+            )
+            mode = "hooks"
+            res = run(HookedModel(model, layers, at_x, attribute_to), xs + p.forward_args)
     flat = res.attributions if isinstance(res.attributions, tuple) else (res.attributions,)
     per_layer = at_x.per_layer(flat)
     res.attributions = per_layer if isinstance(layer, (list, tuple)) else per_layer[0]
     res.method = "layer_integrated_gradients"
-    res.extras.update(split="suffix" if split is not None else "hooks", attribute_to=attribute_to)
+    res.extras.update(split=mode, attribute_to=attribute_to)
     return res
+
+
+def _reproduces(got: torch.Tensor, model_output: Any, selector: Any) -> bool:
+    """G at the inputs' layer values equals F(x) (to float rounding)."""
+    want = selector(model_output, torch.arange(got.shape[0], device=got.device)).detach()
+    want = want.to(got.dtype)
+    tol = 1e-4 * float(want.abs().max().clamp_min(1.0))
+    return bool((got - want).abs().max() <= tol) if got.numel() else True
