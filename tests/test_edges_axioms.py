@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Any
 
@@ -192,8 +193,17 @@ def test_methods_are_called_by_keyword_when_they_take_keywords() -> None:
 def test_pathattr_smoothgrad_gets_its_target() -> None:
     # SmoothGrad takes (model, inputs, target): the baselines must not land in `target`
     net, x = net_with_dummy_and_twins(), inputs()
-    report = axioms.check(pathattr.smoothgrad, net, x, 0.5, target=1, checks=["sensitivity"])
-    assert report["sensitivity"].status in ("pass", "fail")
+
+    def explicit(model: Any, xs: torch.Tensor, bs: Any, t: Any) -> Any:
+        assert t == 1
+        return pathattr.smoothgrad(model, xs, target=t, seed=0)
+
+    checks = ["completeness", "sensitivity"]
+    sg = functools.partial(pathattr.smoothgrad, seed=0)
+    report = axioms.check(sg, net, x, 0.5, target=1, checks=checks)
+    same = axioms.check(explicit, net, x, 0.5, target=1, checks=checks)
+    assert report.to_dict() == same.to_dict()
+    assert report["completeness"].value is not None
 
 
 def test_from_captum_adapter_takes_keywords() -> None:

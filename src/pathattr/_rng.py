@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -33,3 +33,8 @@ def private_rng(seed: int | None) -> Iterator[None]:
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
+
+
+def seeded_rng(seed: int | None) -> AbstractContextManager[None]:
+    """:func:`private_rng` when ``seed`` is given; nothing (the global streams advance) for None."""
+    return nullcontext() if seed is None else private_rng(seed)

@@ -106,8 +106,8 @@ def check(
         sensitivity_tol: |φ_i| must exceed this fraction of |ΔF| for one-feature changes.
         max_features: features tried per example for sensitivity (sampled when more).
         seed: seed of every random draw (probes, sampled features, perturbed weights), and of
-            the global torch, Python and NumPy generators while the method runs, so a
-            stochastic method gives the same report for the same seed.  The caller's global
+            the global torch, Python and NumPy generators while the method runs, so a method
+            drawing from those gives the same report for the same seed.  The caller's global
             generator states are restored afterwards: ``check`` does not advance them.
         name: the method's name in the report (default: its ``__name__``).
 
