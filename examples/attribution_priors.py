@@ -35,7 +35,7 @@ def fit(lam: float) -> torch.nn.Module:
 
 for lam in (0.0, 1.0):
     model = fit(lam)
-    eg = pathattr.expected_gradients(model, x, x, samples=100, seed=0).attributions
+    eg = pathattr.expected_gradients(model, x, references=x, samples=100, seed=0).attributions
     phi = eg.abs().mean(0)
     with torch.no_grad():
         acc = float(((model(x_test)[:, 0] > 0).float() == y_test).float().mean())

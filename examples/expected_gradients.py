@@ -24,7 +24,9 @@ inputs, targets = x[1000:1004], y[1000:1004]
 references = x[:1000]  # the training data is the reference distribution
 
 # 1. the estimate, its base value E[F(x')] and its Monte-Carlo standard error
-res = pathattr.expected_gradients(model, inputs, references, targets, samples=256, seed=0)
+res = pathattr.expected_gradients(
+    model, inputs, references=references, target=targets, samples=256, seed=0
+)
 print(res)
 print("base value (mean F over drawn refs):", res.baseline_output)
 print("base value (mean F over all refs)  :", res.extras["reference_set_output"])
@@ -34,17 +36,25 @@ print("median |attribution| / median SE    :", float(res.attributions.abs().medi
 
 # 2. stratified and Sobol draws: same cost, smaller error
 exact = pathattr.noise_integrated_gradients(
-    model, inputs, targets, baselines=references, steps=64
+    model, inputs, target=targets, baselines=references, steps=64
 ).attributions  # exact EG over the 1000 references, up to quadrature error
 for sampling in ("random", "stratified", "sobol"):
     est = pathattr.expected_gradients(
-        model, inputs, references, targets, samples=256, sampling=sampling, seed=1
+        model,
+        inputs,
+        references=references,
+        target=targets,
+        samples=256,
+        sampling=sampling,
+        seed=1,
     ).attributions
     print(f"{sampling:10s} relative error {float((est - exact).norm() / exact.norm()):.4f}")
 
 # 3. references from a Dataset (only the drawn rows are read) or a callable sampler
 dataset = torch.utils.data.TensorDataset(references, y[:1000])
-from_ds = pathattr.expected_gradients(model, inputs, dataset, targets, samples=256, seed=0)
+from_ds = pathattr.expected_gradients(
+    model, inputs, references=dataset, target=targets, samples=256, seed=0
+)
 print("Dataset == tensor references:", torch.allclose(from_ds.attributions, res.attributions))
 
 
@@ -54,12 +64,23 @@ def blurred(n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.nn.functional.avg_pool2d(rows, 3, 1, 1, count_include_pad=False).reshape(n, 64)
 
 
-print(pathattr.expected_gradients(model, inputs, blurred, targets, samples=64, seed=0))
+print(
+    pathattr.expected_gradients(
+        model, inputs, references=blurred, target=targets, samples=64, seed=0
+    )
+)
 
 # 4. training mode: one sample per example, references = the rest of the batch, differentiable
 batch = x[:32]
 eg = pathattr.expected_gradients(
-    model, batch, "batch", y[:32], samples=1, seed=0, create_graph=True, batch_size=None
+    model,
+    batch,
+    references="batch",
+    target=y[:32],
+    samples=1,
+    seed=0,
+    create_graph=True,
+    batch_size=None,
 )
 penalty = eg.attributions.abs().sum()  # e.g. a sparsity prior
 penalty.backward()
