@@ -215,3 +215,11 @@ def test_from_captum_adapter_takes_keywords() -> None:
     by_pos = cig(net, x, torch.zeros_like(x), 1)
     torch.testing.assert_close(by_kw, by_pos)
     assert axioms.check(cig, net, x, target=1, checks=["completeness"]).ok
+
+
+def test_partial_of_a_pathattr_method_is_called_by_keyword() -> None:
+    net, x = net_with_dummy_and_twins(), inputs()
+    ig256 = functools.partial(pathattr.integrated_gradients, steps=256, warn_tol=0)
+    report = axioms.check(ig256, net, x, 0.1 * inputs(5), target=2, checks=["completeness"])
+    assert report.ok and report["completeness"].value is not None
+    assert report["completeness"].value < 1e-3
