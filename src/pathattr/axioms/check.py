@@ -433,8 +433,10 @@ def _linearity(ctx: _Context, other: Any, coef: tuple[float, float], rtol: float
     pg = ctx.phi(other, xs, bs, ctx.all(), "the second model g")
     ph = ctx.phi(combo, xs, bs, ctx.all(), f"{a:g}·f + {b:g}·g")
     expected = a * pf + b * pg
-    # φ(h) is in the scale too: φ(f) = φ(g) = 0 with φ(h) ≠ 0 is a violation, not 0/0
-    scale = max(float((a * pf).abs().max() + (b * pg).abs().max()), float(ph.abs().max()))
+    scale = float((a * pf).abs().max() + (b * pg).abs().max())
+    if scale == 0:
+        # φ(f) = φ(g) = 0 with φ(h) ≠ 0 is a violation (value 1), not 0/0
+        scale = float(ph.abs().max())
     if scale == 0:
         raise _all_zero(ctx, "f, g and a·f + b·g")
     value = float((ph - expected).abs().max()) / scale
@@ -531,8 +533,8 @@ def _invariance(ctx: _Context, equivalent: Any, rtol: float) -> CheckResult:
             notes.append(f"{name}: skipped (changes F by {gap:.2g})")
             continue
         phi_other = ctx.phi(other, xs, bs, ctx.all(), name)
-        # relative to the larger of the two: 0 on one model and not on the other is a gap of 1
-        pair_scale = max(scale, float(phi_other.abs().max()))
+        # relative to φ on the model; when that is all 0, to φ on the other model (a gap of 1)
+        pair_scale = scale if scale > 0 else float(phi_other.abs().max())
         if pair_scale == 0:
             notes.append(f"{name}: all 0")
             continue
