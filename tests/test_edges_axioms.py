@@ -185,6 +185,21 @@ def test_methods_are_called_by_keyword_when_they_take_keywords() -> None:
     assert torch.equal(seen["references"], b)
     assert axioms.check(positional, net, x, b, target=2, checks=["completeness"]).ok
     assert torch.equal(seen["positional"][0], b) and seen["positional"][1] == 2
+
+    def positional_with_kwargs(model: Any, xs: torch.Tensor, bs: Any, t: Any, **kw: Any) -> Any:
+        seen["positional_with_kwargs"] = (bs, t, kw)
+        return ig(model, xs, baselines=bs, target=t)
+
+    assert axioms.check(positional_with_kwargs, net, x, b, target=2, checks=["completeness"]).ok
+    bs, t, kw = seen["positional_with_kwargs"]
+    assert torch.equal(bs, b) and t == 2 and kw == {}
+
+    def forwarding(model: Any, xs: torch.Tensor, *, target: Any = None, **kw: Any) -> Any:
+        seen["forwarding"] = kw
+        return ig(model, xs, target=target, **kw)
+
+    assert axioms.check(forwarding, net, x, b, target=2, checks=["completeness"]).ok
+    assert torch.equal(seen["forwarding"]["baselines"], b)
     star = axioms.check(lambda *a: ig(a[0], a[1], baselines=a[2], target=a[3]), net, x, b,
                         target=2, checks=["completeness"])  # fmt: skip
     assert star.ok

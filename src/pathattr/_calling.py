@@ -22,15 +22,17 @@ _BY_KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWOR
 def method_caller(method: Callable[..., Any]) -> Caller:
     """A ``call(model, inputs, baselines, target)`` that calls ``method`` as it expects.
 
-    * ``method`` accepts ``target`` by keyword and ``baselines`` by keyword (or ``**kwargs``):
-      ``method(model, inputs, baselines=b, target=t)`` (every pathattr method).
+    * ``method`` names a ``target`` parameter it accepts by keyword, and a ``baselines`` one (or
+      takes ``**kwargs``, as forwarding wrappers do): ``method(model, inputs, baselines=b,
+      target=t)`` (every pathattr method).
     * it accepts ``target`` by keyword and ``references`` but no ``baselines`` (Expected
       Gradients): ``method(model, inputs, references=b, target=t)``.
     * it accepts ``target`` by keyword and has neither (SmoothGrad): the baselines are
       dropped, ``method(model, inputs, target=t)``; passing them in third position would
       silently make them the target.
-    * anything else (other parameter names, ``*args``, no inspectable signature):
-      positional, ``method(model, inputs, b, t)``.
+    * anything else (no ``target`` parameter by that name, e.g. ``f(model, x, b, t,
+      **kwargs)``; ``*args``; no inspectable signature): positional, ``method(model, inputs,
+      b, t)``.
     """
     try:
         params = inspect.signature(method).parameters
@@ -46,7 +48,7 @@ def method_caller(method: Callable[..., Any]) -> Caller:
         p = params.get(name)
         return p is not None and p.kind in _BY_KEYWORD
 
-    if not keyword("target"):
+    if not named("target"):  # **kwargs alone does not say the 3rd and 4th slots are optional
         return lambda model, inputs, baselines, target: method(model, inputs, baselines, target)
     if keyword("baselines"):
         return lambda model, inputs, baselines, target: method(
