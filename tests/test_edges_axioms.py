@@ -194,6 +194,13 @@ def test_methods_are_called_by_keyword_when_they_take_keywords() -> None:
     bs, t, kw = seen["positional_with_kwargs"]
     assert torch.equal(bs, b) and t == 2 and kw == {}
 
+    def third_named_otherwise(model: Any, xs: torch.Tensor, b_: Any, target: Any = None) -> Any:
+        seen["third"] = (b_, target)
+        return ig(model, xs, baselines=b_, target=target)
+
+    assert axioms.check(third_named_otherwise, net, x, b, target=2, checks=["completeness"]).ok
+    assert torch.equal(seen["third"][0], b) and seen["third"][1] == 2
+
     def forwarding(model: Any, xs: torch.Tensor, *, target: Any = None, **kw: Any) -> Any:
         seen["forwarding"] = kw
         return ig(model, xs, target=target, **kw)

@@ -17,6 +17,8 @@ from typing import Any
 Caller = Callable[[Any, Any, Any, Any], Any]
 
 _BY_KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+#: names a method's third positional parameter may have for the keyword calls
+_SLOT_NAMES = ("baselines", "references", "target")
 
 
 def method_caller(method: Callable[..., Any]) -> Caller:
@@ -31,8 +33,9 @@ def method_caller(method: Callable[..., Any]) -> Caller:
       dropped, ``method(model, inputs, target=t)``; passing them in third position would
       silently make them the target.
     * anything else (no ``target`` parameter by that name, e.g. ``f(model, x, b, t,
-      **kwargs)``; ``*args``; no inspectable signature): positional, ``method(model, inputs,
-      b, t)``.
+      **kwargs)``; a third positional parameter of another name, e.g. ``f(model, x, b,
+      target=None)``; ``*args``; no inspectable signature): positional, ``method(model,
+      inputs, b, t)``.
     """
     try:
         params = inspect.signature(method).parameters
@@ -48,7 +51,14 @@ def method_caller(method: Callable[..., Any]) -> Caller:
         p = params.get(name)
         return p is not None and p.kind in _BY_KEYWORD
 
-    if not named("target"):  # **kwargs alone does not say the 3rd and 4th slots are optional
+    positional = [
+        name for name, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]  # fmt: skip
+    # **kwargs alone does not say the 3rd and 4th slots are optional; and a third positional
+    # parameter of another name (``f(model, x, b, target=None)``) is where the baselines go
+    third_is_other = len(positional) > 2 and positional[2] not in _SLOT_NAMES
+    if not named("target") or third_is_other:
         return lambda model, inputs, baselines, target: method(model, inputs, baselines, target)
     if keyword("baselines"):
         return lambda model, inputs, baselines, target: method(
