@@ -33,8 +33,9 @@ def main() -> None:
     model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3)).double().eval()
     x = torch.randn(4, 8, dtype=torch.float64)
 
-    # any callable (model, inputs, baselines, target) -> attributions works as a method
-    def ig(m, inputs, baselines, target):  # noqa: ANN001, ANN202
+    # any attribution method works: one taking baselines= and target= keywords (like
+    # pathattr's) is called with them, a plain f(model, inputs, baselines, target) positionally
+    def ig(m, inputs, *, baselines=None, target=None):  # noqa: ANN001, ANN202
         return pathattr.integrated_gradients(
             m, inputs, baselines=baselines, target=target, steps=128
         )

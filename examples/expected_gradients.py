@@ -40,7 +40,13 @@ exact = pathattr.noise_integrated_gradients(
 ).attributions  # exact EG over the 1000 references, up to quadrature error
 for sampling in ("random", "stratified", "sobol"):
     est = pathattr.expected_gradients(
-        model, inputs, references=references, target=targets, samples=256, sampling=sampling, seed=1
+        model,
+        inputs,
+        references=references,
+        target=targets,
+        samples=256,
+        sampling=sampling,
+        seed=1,
     ).attributions
     print(f"{sampling:10s} relative error {float((est - exact).norm() / exact.norm()):.4f}")
 

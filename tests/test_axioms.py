@@ -87,7 +87,8 @@ def test_not_applicable_checks() -> None:
     assert d["sensitivity"]["status"] == "n/a"
     assert d["linearity"]["status"] == "n/a"
     assert d["implementation_invariance"]["status"] == "n/a"
-    assert d["symmetry"]["status"] == "pass"  # x1, x2, x3 are all exchangeable in Σx²
+    # x1, x2, x3 are exchangeable in Σx², but with x = x' every attribution is 0: vacuous
+    assert d["symmetry"]["status"] == "n/a" and "is 0" in report["symmetry"].detail
     assert report.ok
 
 

@@ -118,7 +118,7 @@ def test_total_variation_gradient_matches_finite_differences(method: str) -> Non
 def test_prior_loss_matches_attribution_prior_and_is_seeded() -> None:
     model = tab_model()
     x = torch.randn(6, D, dtype=torch.float64)
-    a = prior_loss(model, x, 1, penalty=priors.sparsity, lam=0.5, samples=2, seed=11)
+    a = prior_loss(model, x, 1, penalty=priors.sparsity, weight=0.5, samples=2, seed=11)
     b = AttributionPrior(priors.sparsity, 0.5, samples=2, seed=11)(model, x, 1)
     assert a.requires_grad
     torch.testing.assert_close(a, b)

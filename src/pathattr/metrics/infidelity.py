@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from pathattr._rng import seeded_rng
 from pathattr.engine.core import expand_forward_args, forward_select
 from pathattr.engine.memory import forward_chunk_rows, resolve_metric_batch_size
 from pathattr.engine.targets import TargetLike, make_selector
@@ -102,9 +103,7 @@ def infidelity(
             for a in range(0, rows.shape[0], fwd)
         ])  # fmt: skip
 
-    with torch.random.fork_rng(devices=[], enabled=seed is not None), torch.no_grad():
-        if seed is not None:
-            torch.manual_seed(seed)
+    with seeded_rng(seed), torch.no_grad():
         ex_of_row = torch.arange(n, device=xs[0].device).repeat_interleave(s)
         fx: torch.Tensor | None = None
         if isinstance(batch_size, int) and n + min(total, step) > batch_size:

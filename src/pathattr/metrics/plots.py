@@ -5,11 +5,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from pathattr.metrics.curves import Curve
-    from pathattr.metrics.randomisation import RandomisationResult
+import torch
+
+# What the plots read, as protocols: importing Curve / RandomisationResult here (even for type
+# checking only) made plots <-> randomisation an import cycle, since RandomisationResult.plot
+# calls plot_randomisation.
+
+
+class CurveLike(Protocol):
+    """What :func:`plot_curves` reads (a :class:`~pathattr.metrics.Curve`)."""
+
+    kind: str
+    fractions: torch.Tensor
+
+    @property
+    def mean(self) -> torch.Tensor: ...  # noqa: D102
+
+    @property
+    def mean_auc(self) -> float: ...  # noqa: D102
+
+
+class CorrelationsLike(Protocol):
+    """What :func:`plot_randomisation` reads (a :class:`~pathattr.metrics.RandomisationResult`)."""
+
+    layers: list[str]
+    spearman: torch.Tensor
+    spearman_abs: torch.Tensor
+    pearson_abs: torch.Tensor
 
 
 def _figure(figsize: tuple[float, float]) -> Any:
@@ -24,7 +48,7 @@ def _figure(figsize: tuple[float, float]) -> Any:
 
 
 def plot_curves(
-    curves: Mapping[str, Curve],
+    curves: Mapping[str, CurveLike],
     path: str | Path | None = None,
     *,
     title: str | None = None,
@@ -68,7 +92,7 @@ def plot_curves(
 
 
 def plot_randomisation(
-    results: Mapping[str, RandomisationResult],
+    results: Mapping[str, CorrelationsLike],
     path: str | Path | None = None,
     *,
     measure: str = "spearman_abs",

@@ -31,10 +31,17 @@ from typing import Any
 
 import torch
 
+from pathattr._calling import method_caller
+from pathattr._rng import private_rng
 from pathattr.engine.targets import TargetLike
 from pathattr.engine.validate import as_tuple
-from pathattr.methods.calling import call_method
-from pathattr.metrics._common import attributions_tuple, check_feature_dims, feature_scores
+from pathattr.metrics._common import (
+    attributions_tuple,
+    check_feature_dims,
+    feature_scores,
+    warn_constant_scores,
+)
+from pathattr.metrics.plots import plot_randomisation
 from pathattr.result import CompletenessWarning
 
 MethodLike = Callable[..., Any]
@@ -88,8 +95,6 @@ class RandomisationResult:
 
     def plot(self, path: str | Path | None = None, *, ax: Any = None) -> Any:
         """Plot the mean correlations per layer (:func:`~pathattr.metrics.plot_randomisation`)."""
-        from pathattr.metrics.plots import plot_randomisation
-
         return plot_randomisation({self.method: self}, path, ax=ax)
 
     def __str__(self) -> str:
@@ -126,9 +131,12 @@ def model_randomisation(
     """Re-initialise layers top-down and correlate the attributions with the trained model's.
 
     Args:
-        method: called as ``method(model, inputs, baselines, target)`` and returning
-            attributions shaped like ``inputs`` (or an :class:`Attribution`): every pathattr
-            method, or an adapter around another library's.
+        method: returns finite attributions shaped like ``inputs`` (or an
+            :class:`Attribution`): every pathattr method, or an adapter around another
+            library's.  Called as ``method(model, inputs, baselines=..., target=...)`` when it
+            takes those keywords (Expected Gradients gets ``references=baselines``, a method
+            without baselines, like SmoothGrad, none), else as ``method(model, inputs,
+            baselines, target)``.
         model: the trained ``nn.Module`` (left untouched: a deep copy is randomised).
         inputs: a batch-first float tensor or a tuple of them.
         target: as for :func:`pathattr.integrated_gradients`.  Keep it fixed (e.g. the
@@ -144,13 +152,17 @@ def model_randomisation(
             :func:`~pathattr.metrics.deletion_curve`: pixels for 4-D images).
 
     Returns:
-        A :class:`RandomisationResult`.
+        A :class:`RandomisationResult`.  An example whose trained-model attributions are all
+        equal (e.g. all zero) has no ranking to compare: its correlations are NaN, with a
+        UserWarning (a constant row would otherwise correlate 0 with everything, which reads
+        as a method that passes the check).
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     if not callable(method):
         raise TypeError(f"method: expected a callable, got {type(method).__name__}")
     xs = as_tuple(inputs)
+    call = method_caller(method)
     modules = dict(model.named_modules())
     names = parameterised_layers(model) if layers is None else list(layers)
     if not names:
@@ -169,16 +181,18 @@ def model_randomisation(
             if quiet:
                 # completeness residuals of a destroyed model say nothing about the method
                 warnings.simplefilter("ignore", CompletenessWarning)
-            out = call_method(method, m, inputs, baselines, target)
+            out = call(m, inputs, baselines, target)
         a = attributions_tuple(out, xs, name="method output")
         parts = [feature_scores(t, check_feature_dims(feature_dims, t)).float() for t in a]
         return torch.cat(parts, dim=1)
 
     reference = attribute(model, quiet=False)
+    warn_constant_scores(reference, "method output")
+    undefined = (reference == reference[:, :1]).all(1)
     rows = [attribute(copy.deepcopy(model))]
     work = copy.deepcopy(model)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    # the user's global RNGs are restored afterwards (reset_parameters draws from them)
+    with private_rng(seed):
         for name in names:
             if not cascading:
                 work = copy.deepcopy(model)
@@ -189,11 +203,16 @@ def model_randomisation(
         rho.append(spearman(reference, a))
         rho_abs.append(spearman(reference.abs(), a.abs()))
         r_abs.append(pearson(reference.abs(), a.abs()))
+
+    def stacked(values: list[torch.Tensor]) -> torch.Tensor:
+        t = torch.stack(values)
+        return torch.where(undefined.to(t.device)[None, :], torch.full_like(t, float("nan")), t)
+
     return RandomisationResult(
         layers=["(none)", *names],
-        spearman=torch.stack(rho),
-        spearman_abs=torch.stack(rho_abs),
-        pearson_abs=torch.stack(r_abs),
+        spearman=stacked(rho),
+        spearman_abs=stacked(rho_abs),
+        pearson_abs=stacked(r_abs),
         cascading=cascading,
         method=getattr(method, "__name__", type(method).__name__),
     )

@@ -6,21 +6,29 @@ r"""Max-sensitivity (Yeh et al. 2019), with Captum's ``sensitivity_max`` definit
         \frac{\lVert \Phi(x + \delta_j) - \Phi(x) \rVert}{\lVert \Phi(x) \rVert}
 
 over ``n_perturb_samples`` perturbations :math:`\delta_j` per example; by default uniform in
-the L∞ ball of radius ``perturb_radius`` (0.02, like Captum).  The norm of a zero explanation
-is taken as 1 (Captum's convention).  The explanation of the inputs and of every perturbed copy
-can be computed in one call of ``explain_func`` (rows are independent for eval-mode models),
-chunked by ``batch_size``.
+the L∞ ball of radius ``perturb_radius`` (0.02, like Captum).  The explanation of the inputs
+and of every perturbed copy can be computed in one call of ``explain_func`` (rows are
+independent for eval-mode models), chunked by ``batch_size``.
+
+**Zero explanations.**  The ratio is undefined when :math:`\Phi(x) = 0`.  Captum takes the norm
+of a zero explanation as 1, which gives an explanation that is 0 everywhere a sensitivity of 0,
+the best possible score, and makes the figure absolute (not relative) for that example only.
+Here such examples get NaN and a UserWarning instead: a degenerate explanation has no
+max-sensitivity.  Every other value is Captum's.
 """
 
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from pathattr._rng import seeded_rng
 from pathattr.engine.validate import as_tuple, check_int_arg
+from pathattr.metrics._common import check_finite
 from pathattr.result import Attribution
 
 #: keyword arguments of ``explain_func`` that hold one entry per example and are repeated
@@ -58,8 +66,9 @@ def max_sensitivity(
     """Max-sensitivity of an explanation per example, ``(N,)``.
 
     Args:
-        explain_func: ``explain_func(inputs, **kwargs)`` returning attributions shaped like
-            ``inputs`` (a tensor, a tuple, or an :class:`Attribution`), e.g.
+        explain_func: ``explain_func(inputs, **kwargs)`` returning finite attributions shaped
+            like the ``inputs`` it is given (a tensor, a tuple, or an :class:`Attribution`;
+            anything else is a ValueError naming it), e.g.
             ``lambda x, **kw: pathattr.integrated_gradients(model, x, **kw)``.
         inputs: a batch-first float tensor or a tuple of them.
         perturb_func: ``perturb_func(inputs)`` or ``perturb_func(inputs, perturb_radius)``
@@ -71,13 +80,15 @@ def max_sensitivity(
         norm_ord: the norm of the flattened explanations (``"fro"`` = 2-norm, or a number).
         batch_size: maximum perturbed rows per ``explain_func`` call (None: one call for the
             inputs and all perturbed rows together).
-        seed: seed the random generator for the call (restored afterwards).
+        seed: seed the global torch, Python and NumPy generators for the call (their states
+            are restored afterwards); None: draw from the global streams.
         **kwargs: passed to ``explain_func``; ``target``, ``baselines``, ``forward_args`` and
             ``additional_forward_args`` holding one entry per example are repeated with the
             perturbed rows.
 
     Returns:
-        ``(N,)`` max-sensitivity per example.
+        ``(N,)`` max-sensitivity per example; NaN (with a UserWarning) for an example whose
+        explanation Φ(x) is 0 (see the module docstring).
     """
     single = isinstance(inputs, torch.Tensor)
     xs = as_tuple(inputs)
@@ -99,11 +110,9 @@ def max_sensitivity(
     def explain(rows_x: tuple[torch.Tensor, ...], rows: torch.Tensor) -> torch.Tensor:
         kw = {k: _index(v, n, rows) if k in PER_EXAMPLE_KWARGS else v for k, v in kwargs.items()}
         e = explain_func(rows_x[0] if single else rows_x, **kw)
-        return _flat(e, rows.shape[0])
+        return _flat(e, rows_x)
 
-    with torch.random.fork_rng(devices=[], enabled=seed is not None):
-        if seed is not None:
-            torch.manual_seed(seed)
+    with seeded_rng(seed):
         perturbed = _perturb(perturb, xs, ex_of_row, single, takes_radius, perturb_radius)
         if batch_size is None:
             # one call: the inputs' own explanation rides along with the perturbed rows
@@ -121,9 +130,21 @@ def max_sensitivity(
                 for sl in _slices(total, batch_size)
             ])  # fmt: skip
     norm_x = _norm(e_x, norm_ord)
-    norm_x = torch.where(norm_x == 0, torch.ones_like(norm_x), norm_x)
-    sens = _norm(e_p - e_x[ex_of_row], norm_ord) / norm_x[ex_of_row]
-    return sens.reshape(n, s).amax(1)
+    zero = norm_x == 0
+    if bool(zero.any()):
+        zero_rows = zero.nonzero().reshape(-1).tolist()
+        warnings.warn(
+            f"max_sensitivity: the explanation of {len(zero_rows)} example(s) (rows "
+            f"{zero_rows[:10]}{', ...' if len(zero_rows) > 10 else ''}) is 0: the relative "
+            "change of a zero explanation is undefined, their max-sensitivity is NaN "
+            "(Captum's norm-1 convention would score them 0, the best value)",
+            UserWarning,
+            stacklevel=2,
+        )
+    safe = torch.where(zero, torch.ones_like(norm_x), norm_x)
+    sens = _norm(e_p - e_x[ex_of_row], norm_ord) / safe[ex_of_row]
+    out = sens.reshape(n, s).amax(1)
+    return torch.where(zero, torch.full_like(out, float("nan")), out)
 
 
 def _perturb(
@@ -168,15 +189,24 @@ def _index(v: Any, n: int, rows: torch.Tensor) -> Any:
     return v
 
 
-def _flat(e: Any, rows: int) -> torch.Tensor:
+def _flat(e: Any, rows_x: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The explanation of ``rows_x`` as ``(rows, features)``, checked: shapes and finiteness."""
     if isinstance(e, Attribution):
         e = e.attributions
     tup = tuple(e) if isinstance(e, (tuple, list)) else (e,)
-    if not tup or any(not isinstance(t, torch.Tensor) or t.shape[0] != rows for t in tup):
+    want = [tuple(x.shape) for x in rows_x]
+    rows = rows_x[0].shape[0]
+    if len(tup) != len(rows_x) or any(
+        not isinstance(t, torch.Tensor) or tuple(t.shape) != w for t, w in zip(tup, want)
+    ):
+        # a wrong feature shape used to be flattened and compared anyway
         got = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in tup]
         raise ValueError(
-            f"explain_func: expected attributions with a batch dimension of {rows}, got {got}"
+            f"explain_func: expected attributions with a batch dimension of {rows} and the "
+            f"shape of the inputs it was given, {want}, got {got}"
         )
+    for i, t in enumerate(tup):
+        check_finite(t, "explain_func" if len(tup) == 1 else f"explain_func output [{i}]")
     return torch.cat([t.detach().reshape(rows, -1) for t in tup], dim=1)
 
 

@@ -22,10 +22,16 @@ from pathattr.priors.penalties import (
     sparsity,
     total_variation,
 )
-from pathattr.priors.training import AttributionPrior, input_gradients, prior_loss
+from pathattr.priors.training import (
+    AttributionPrior,
+    PriorBatchWarning,
+    input_gradients,
+    prior_loss,
+)
 
 __all__ = [
     "AttributionPrior",
+    "PriorBatchWarning",
     "gini",
     "global_attribution",
     "graph",

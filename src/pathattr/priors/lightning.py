@@ -46,7 +46,9 @@ def PriorModule(  # noqa: N802 - a class factory, used like a class
     rows, ...) is not a target: the prior then attributes the model's single output, so the
     model must return one value per example (shape ``(batch,)`` or ``(batch, 1)``).  The task
     loss and the (weighted) prior term are logged as ``train/task_loss`` and ``train/prior``;
-    ``training_step`` returns their sum.
+    ``training_step`` returns their sum.  A batch the prior cannot use (one example with
+    ``references="batch"``, e.g. the last batch of an epoch) trains on the task loss alone and
+    logs a prior term of 0, with a :class:`~pathattr.priors.PriorBatchWarning`.
 
     Args:
         model: the network.

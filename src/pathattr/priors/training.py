@@ -5,6 +5,16 @@ back-propagated into the model parameters (double backpropagation).  With the pa
 training mode — Expected Gradients with one (reference, α) sample per example, the reference
 being another example of the same batch — one prior step costs about one extra
 forward/backward/backward on the batch.
+
+**Small batches with** ``references="batch"``.  In-batch references need another example: a
+batch of one (the last batch of an epoch without ``drop_last``) has none.  Calling the prior
+(``prior(model, x)``, :meth:`AttributionPrior.penalty_value`) then skips the penalty for that
+batch with a :class:`PriorBatchWarning` and returns a zero that can still be added to the loss
+and back-propagated (a leaf that requires grad: ``(task + 0).backward()`` and even
+``prior(model, x).backward()`` work, and no parameter gets a gradient from it).  Asking for the
+attributions themselves (:meth:`AttributionPrior.attributions`) raises instead: there are none
+to give.  A batch of ``n >= 2`` rows with ``samples >= n`` (Expected Gradients draws ``samples``
+*other* rows per example) uses ``samples = n - 1`` for that batch, with the same warning.
 """
 
 from __future__ import annotations
@@ -18,13 +28,17 @@ import torch
 from pathattr.engine.targets import TargetLike, make_selector
 from pathattr.result import CompletenessWarning, ConvergenceWarning
 
-__all__ = ["AttributionPrior", "prior_loss"]
+__all__ = ["AttributionPrior", "PriorBatchWarning", "prior_loss"]
 
 Penalty = Callable[[torch.Tensor], torch.Tensor]
 AttributeFn = Callable[[Any, torch.Tensor, TargetLike], torch.Tensor]
 ReferencesLike = Union[str, torch.Tensor, None]
 
 _METHODS = ("expected_gradients", "integrated_gradients", "gradients")
+
+
+class PriorBatchWarning(UserWarning):
+    """A batch too small for ``references="batch"``: the prior was skipped or used fewer samples."""
 
 
 class AttributionPrior:
@@ -61,6 +75,9 @@ class AttributionPrior:
         seed: seeds the stream of EG draws: every call draws fresh (reference, α) samples,
             from a private generator seeded once with ``seed``, or from the global torch RNG
             when None (so ``torch.manual_seed`` makes a training run reproducible).
+
+    With ``references="batch"`` a batch of one example has no reference: calling the prior
+    skips it (zero penalty, :class:`PriorBatchWarning`); see the module docstring.
     """
 
     def __init__(
@@ -101,7 +118,21 @@ class AttributionPrior:
         self._gen = None if seed is None else torch.Generator().manual_seed(seed)
 
     def attributions(self, model: Any, x: torch.Tensor, target: TargetLike = None) -> torch.Tensor:
-        """Differentiable attributions of ``model`` at the batch ``x`` (same shape as ``x``)."""
+        """Differentiable attributions of ``model`` at the batch ``x`` (same shape as ``x``).
+
+        Raises a ValueError for a batch of one example with ``references="batch"`` (it has no
+        reference); use the prior itself in a training loop, which skips such a batch.
+        """
+        if self._no_reference(x):
+            raise ValueError(
+                f"x: references='batch' takes the references from the other examples of the "
+                f"batch, so it needs at least 2 examples, got a batch of {x.shape[0]}"
+            )
+        return self._attributions(model, x, target, self._samples_for(x))
+
+    def _attributions(
+        self, model: Any, x: torch.Tensor, target: TargetLike, samples: int
+    ) -> torch.Tensor:
         was_training = isinstance(model, torch.nn.Module) and model.training
         if self.eval_mode and was_training:
             model.eval()
@@ -110,26 +141,70 @@ class AttributionPrior:
                 # k = 1 attributions are deliberately rough; their completeness is not the point
                 warnings.simplefilter("ignore", CompletenessWarning)
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                attr = self._attribute(model, x, target)
+                attr = self._attribute(model, x, target, samples)
         finally:
             if self.eval_mode and was_training:
                 model.train()
         return attr
 
     def penalty_value(self, model: Any, x: torch.Tensor, target: TargetLike = None) -> torch.Tensor:
-        """``penalty(attributions)`` without the weight."""
-        return self.penalty(self.attributions(model, x, target))
+        """``penalty(attributions)`` without the weight (0 for a skipped batch, see the class)."""
+        if self._no_reference(x):
+            return self._skipped(x)
+        return self.penalty(self._attributions(model, x, target, self._samples_for(x)))
 
     def __call__(self, model: Any, x: torch.Tensor, target: TargetLike = None) -> torch.Tensor:
         """``weight · penalty(attributions)``: add it to the task loss before ``backward()``."""
         if self.weight == 0:
             return torch.zeros((), dtype=x.dtype, device=x.device)
-        return self.weight * self.penalty_value(model, x, target)
+        if self._no_reference(x):
+            return self._skipped(x)
+        return self.weight * self.penalty(
+            self._attributions(model, x, target, self._samples_for(x))
+        )
+
+    def _batch_references(self) -> bool:
+        return self.method in ("expected_gradients", "integrated_gradients") and isinstance(
+            self.references, str
+        )
+
+    def _no_reference(self, x: torch.Tensor) -> bool:
+        """A batch of one with in-batch references: it has no other example to refer to."""
+        return self._batch_references() and x.shape[0] < 2
+
+    def _skipped(self, x: torch.Tensor) -> torch.Tensor:
+        # stacklevel 3: __call__ / penalty_value's caller, i.e. the training step
+        warnings.warn(
+            f"AttributionPrior: a batch of {x.shape[0]} example has no reference for "
+            "references='batch'; the prior is skipped for this batch (penalty 0). Use "
+            "drop_last=True in the DataLoader, or a tensor of references, to avoid it",
+            PriorBatchWarning,
+            stacklevel=3,
+        )
+        # a leaf that requires grad: adding it to the loss (or calling backward() on it alone)
+        # works as with a real penalty, and it sends no gradient to any parameter
+        return torch.zeros((), dtype=x.dtype, device=x.device, requires_grad=True)
+
+    def _samples_for(self, x: torch.Tensor) -> int:
+        """``samples``, or ``n - 1`` when EG's in-batch references cannot supply that many."""
+        n = x.shape[0]
+        if self.method == "expected_gradients" and self._batch_references() and self.samples >= n:
+            warnings.warn(
+                f"AttributionPrior: samples={self.samples} in-batch references per example "
+                f"need a batch of more than {self.samples} examples, got {n}; this batch uses "
+                f"samples={n - 1}",
+                PriorBatchWarning,
+                stacklevel=3,
+            )
+            return n - 1
+        return self.samples
 
     def _next_seed(self) -> int:
         return int(torch.randint(0, 2**62, (1,), generator=self._gen))
 
-    def _attribute(self, model: Any, x: torch.Tensor, target: TargetLike) -> torch.Tensor:
+    def _attribute(
+        self, model: Any, x: torch.Tensor, target: TargetLike, samples: int
+    ) -> torch.Tensor:
         if callable(self.method):
             return self.method(model, x, target)
         if self.method == "gradients":
@@ -140,7 +215,7 @@ class AttributionPrior:
             base = _shifted(x) if isinstance(self.references, str) else self.references
             # batch_size=None for the same reason as for Expected Gradients below
             res = integrated_gradients(
-                model, x, baselines=base, target=target, steps=self.samples, create_graph=True,
+                model, x, baselines=base, target=target, steps=samples, create_graph=True,
                 batch_size=None, warn_tol=float("inf"),
             )  # fmt: skip
             return _single(res.attributions)
@@ -157,9 +232,8 @@ class AttributionPrior:
         # completeness residual, the standard error and (for a tensor of references) a forward
         # pass over the whole reference set would be computed and thrown away at every step.
         res = expected_gradients(
-            model, x, references=self.references, target=target, samples=self.samples,
-            seed=self._next_seed(),
-            batch_size=None, create_graph=True, diagnostics=False,
+            model, x, references=self.references, target=target, samples=samples,
+            seed=self._next_seed(), batch_size=None, create_graph=True, diagnostics=False,
         )  # fmt: skip
         return _single(res.attributions)
 
@@ -170,19 +244,43 @@ def prior_loss(
     target: TargetLike = None,
     *,
     penalty: Penalty,
-    lam: float = 1.0,
+    weight: float | None = None,
     method: str | AttributeFn = "expected_gradients",
     references: ReferencesLike = "batch",
     samples: int = 1,
     seed: int | None = None,
+    lam: float | None = None,
 ) -> torch.Tensor:
-    """Functional form of :class:`AttributionPrior`: ``lam · penalty(EG(model, x))``.
+    """Functional form of :class:`AttributionPrior`: ``weight · penalty(EG(model, x))``.
 
     Builds a new :class:`AttributionPrior` per call, so a fixed ``seed`` repeats the same draws
     at every call; in a loop keep one :class:`AttributionPrior` instead.
+
+    Args:
+        model, x, target: the network, the batch and the attribution target.
+        penalty, weight, method, references, samples, seed: as for :class:`AttributionPrior`
+            (``weight`` defaults to 1).
+        lam: deprecated name of ``weight`` (a DeprecationWarning; passing both is an error).
     """
+    if lam is not None:
+        if weight is not None:
+            raise TypeError(
+                f"prior_loss: got both weight={weight!r} and its deprecated name lam={lam!r}; "
+                "pass weight only"
+            )
+        warnings.warn(
+            "prior_loss: lam= is deprecated, pass weight= (as for AttributionPrior)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        weight = lam
     prior = AttributionPrior(
-        penalty, lam, method=method, references=references, samples=samples, seed=seed
+        penalty,
+        1.0 if weight is None else weight,
+        method=method,
+        references=references,
+        samples=samples,
+        seed=seed,
     )
     return prior(model, x, target)
 
