@@ -24,7 +24,14 @@ from typing import Any
 
 import torch
 
-from pathattr.baselines.sampling import check_sampling, draw_uniforms, reference_indices
+from pathattr.baselines.sampling import (
+    check_sampling,
+    draw_uniforms,
+    reference_indices,
+    replicate_count,
+    replicate_of_sample,
+    replicate_sizes,
+)
 from pathattr.baselines.sources import (
     BATCH,
     DatasetReferences,
@@ -173,8 +180,11 @@ def _expected_gradients(
     )
     gen, used_seed = generator(seed)
 
-    # one (α, reference) pair per sample; examples are contiguous blocks of k rows
+    # one (α, reference) pair per sample; examples are contiguous blocks of k rows, each block
+    # `reps` independent replicate designs (see _standard_error)
     rows = torch.arange(n).repeat_interleave(k)
+    size = n - 1 if source == BATCH else getattr(source, "size", None)
+    reps = replicate_count(k, sampling, size)
     drawn: torch.Tensor | None
     if source == BATCH:
         if k >= n:
@@ -182,18 +192,23 @@ def _expected_gradients(
                 f"samples: references='batch' uses the other examples of the batch as "
                 f"references, so samples must be < batch size {n}, got {k}"
             )
-        u = draw_uniforms(n, k, sampling, gen, dims=1)
-        drawn = (torch.arange(n)[:, None] + 1 + torch.arange(k)[None, :]) % n
+        # the reference is drawn (like a reference set) among the n − 1 other examples, so
+        # the estimate's spread over seeds includes the choice of references and the standard
+        # error estimates it; fixed references would leave only the α noise, which cannot be
+        # estimated from one α per reference
+        u = draw_uniforms(n, k, sampling, gen, dims=2, replicates=reps)
+        offset = reference_indices(u[..., 1], n - 1)
+        drawn = (torch.arange(n)[:, None] + 1 + offset) % n
         refs: tuple[torch.Tensor, ...] = xs
         keys = drawn.reshape(-1)
     elif isinstance(source, SamplerReferences):
-        u = draw_uniforms(n, k, sampling, gen, dims=1)
+        u = draw_uniforms(n, k, sampling, gen, dims=1, replicates=reps)
         refs = source.sample(n * k, gen, xs)
         drawn = None
         keys = torch.arange(n * k)
     else:
         assert isinstance(source, (TensorReferences, DatasetReferences))
-        u = draw_uniforms(n, k, sampling, gen, dims=2)
+        u = draw_uniforms(n, k, sampling, gen, dims=2, replicates=reps)
         drawn = reference_indices(u[..., 1], source.size)
         if isinstance(source, TensorReferences):
             refs, keys = source.tensors, drawn.reshape(-1)
@@ -213,7 +228,7 @@ def _expected_gradients(
     try:
         sums, se, any_gradient = _accumulate(
             model, path, selector, rows, alphas, keys, n, k, fargs, bsize, create_graph, bar,
-            diagnostics,
+            diagnostics, reps,
         )  # fmt: skip
     finally:
         bar.close()
@@ -224,7 +239,7 @@ def _expected_gradients(
         nan = torch.full((n,), float("nan"), dtype=xs[0].dtype, device=device)
         return _result(
             sums, se, single, nan, nan.clone(), nan.clone(), nan.clone(), k, sampling, used_seed,
-            full, drawn,
+            full, drawn, reps,
         )  # fmt: skip
 
     table = output_table(model, refs, fargs, n, bsize, max(FULL_REFERENCE_OUTPUT_ROWS, n * k))
@@ -242,8 +257,9 @@ def _expected_gradients(
     if not bool(torch.isfinite(delta).all()):
         warn_non_finite({"output": output, "baseline_output": base_output}, sums, stacklevel=3)
     res = _result(
-        sums, se, single, output, base_output, delta, rel, k, sampling, used_seed, full, drawn
-    )
+        sums, se, single, output, base_output, delta, rel, k, sampling, used_seed, full, drawn,
+        reps,
+    )  # fmt: skip
     if warn_tol is not None:
         warn_if_incomplete(
             res, warn_tol, f"raise samples (now {k}) or use sampling='sobol'", stacklevel=4
@@ -264,6 +280,7 @@ def _result(
     seed: int,
     full: torch.Tensor | None,
     drawn: torch.Tensor | None,
+    replicates: int,
 ) -> Attribution:
     n = output.shape[0]
     return Attribution(
@@ -279,10 +296,25 @@ def _result(
             "sampling": sampling,
             "seed": seed,
             "standard_error": se[0] if single else se,
+            "standard_error_method": standard_error_method(k, sampling, replicates),
+            "replicates": replicates,
             "reference_set_output": full,
             "reference_indices": drawn,
         },
     )
+
+
+def standard_error_method(k: int, sampling: str, replicates: int) -> str:
+    """How ``extras["standard_error"]`` is computed (see the module docstring).
+
+    ``"iid"``: sample sd of the k terms / √k (exact for i.i.d. terms; NaN when k = 1);
+    ``"replicates"``: spread of the means of the independent replicate designs;
+    ``"iid_upper_bound"``: stratified / Sobol with too few samples for replicates — the i.i.d.
+    formula, which overstates the error of the stratified design it is applied to.
+    """
+    if replicates > 1:
+        return "replicates"
+    return "iid" if sampling == "random" or k < 2 else "iid_upper_bound"
 
 
 def _accumulate(
@@ -299,20 +331,28 @@ def _accumulate(
     create_graph: bool,
     bar: Any,
     diagnostics: bool = True,
+    replicates: int = 1,
 ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], bool]:
     """Mean of the per-sample terms (x − x') ⊙ ∇F per example, and their standard error.
 
-    Without ``diagnostics`` the standard error is NaN and no gradient is checked for being all
-    zero (the flag returned is True).
+    With ``replicates`` = B > 1 the k samples of an example are B contiguous independent
+    designs (:func:`~pathattr.baselines.sampling.replicate_sizes`) and the standard error comes
+    from the spread of their means; with B = 1 from the spread of the k terms.  Without
+    ``diagnostics`` the standard error is NaN and no gradient is checked for being all zero
+    (the flag returned is True).
     """
     sums = [torch.zeros_like(x) for x in path.inputs]
-    # first and second moments for the standard error, detached and in float64 so that
-    # Σt² − k·mean² does not cancel catastrophically
+    # detached float64 accumulators for the standard error: the first and second moments of
+    # the terms (B = 1; float64 so that Σt² − k·mean² does not cancel catastrophically), or
+    # the sum of the terms of each (example, replicate) (B > 1)
+    width = replicates if replicates > 1 else 1
     m1 = [
-        torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+        torch.zeros((x.shape[0] * width, *x.shape[1:]), dtype=torch.float64, device=x.device)
         for x in (path.inputs if diagnostics else ())
     ]
-    m2 = [torch.zeros_like(m) for m in m1]
+    m2 = [torch.zeros_like(m) for m in (m1 if replicates == 1 else ())]
+    # the (example, replicate) cell of every sample row
+    cell = rows * width + replicate_of_sample(k, width).repeat(n).to(rows.device)
     any_gradient = False
     for chunk in evaluate_rows(
         model, path, selector, rows, alphas, n_examples=n, forward_args=fargs,
@@ -331,19 +371,41 @@ def _accumulate(
             if not any_gradient and bool((g != 0).any()):
                 any_gradient = True
             t64 = term.detach().to(torch.float64)
-            m1[i].index_add_(0, idx, t64)
-            m2[i].index_add_(0, idx, t64 * t64)
+            m1[i].index_add_(0, cell[chunk.start : chunk.stop], t64)
+            if replicates == 1:
+                m2[i].index_add_(0, idx, t64 * t64)
     if not diagnostics:
         nan = tuple(torch.full_like(x, float("nan")) for x in path.inputs)
         return tuple(sums), nan, True
     se = []
-    for s1, s2, x in zip(m1, m2, path.inputs):
-        if k < 2:
+    for i, x in enumerate(path.inputs):
+        if replicates > 1:
+            var = _replicate_variance(m1[i], replicate_sizes(k, replicates), n)
+        elif k < 2:
             se.append(torch.full_like(x, float("nan")))
             continue
-        var = (s2 - s1 * s1 / k).clamp_min(0.0) / (k - 1)
-        se.append((var / k).sqrt().to(x.dtype))
+        else:
+            s1, s2 = m1[i], m2[i]
+            var = (s2 - s1 * s1 / k).clamp_min(0.0) / (k - 1) / k
+        se.append(var.sqrt().to(x.dtype))
     return tuple(sums), tuple(se), any_gradient
+
+
+def _replicate_variance(cell_sums: torch.Tensor, sizes: torch.Tensor, n: int) -> torch.Tensor:
+    """Variance of the mean of all k terms, from the sums of the terms of each replicate.
+
+    With replicate means ȳ_b over m_b terms and the overall mean ȳ = Σ_b m_b ȳ_b / k,
+    ``Σ_b m_b (ȳ_b − ȳ)² / ((B − 1) k)`` — with equal sizes the textbook
+    ``Σ_b (ȳ_b − ȳ)² / (B (B − 1))``, unbiased because the replicates are independent and
+    unbiased (see the module docstring).
+    """
+    b = sizes.shape[0]
+    k = int(sizes.sum())
+    per = cell_sums.reshape(n, b, *cell_sums.shape[1:])
+    m = sizes.to(per)[(None, slice(None)) + (None,) * (per.dim() - 2)]
+    means = per / m
+    overall = per.sum(1, keepdim=True) / k
+    return (m * (means - overall).pow(2)).sum(1) / ((b - 1) * k)
 
 
 def output_table(
