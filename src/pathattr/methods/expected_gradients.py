@@ -15,6 +15,43 @@ Completeness holds in expectation against the base value E[F(x')]: Σ_i EG_i(x) 
 E[F(x')].  The result reports F averaged over the references actually drawn as
 ``baseline_output`` and the residual against it as ``delta``; that residual is Monte-Carlo error
 of the α draw and shrinks like 1/√k (faster with ``sampling="stratified"`` or ``"sobol"``).
+
+Standard error.  Write t_s = (x − x'_s) ⊙ ∇F(x'_s + α_s (x − x'_s)) for the k terms of an
+example and EG^ = (1/k) Σ_s t_s.  ``extras["standard_error"]`` estimates sd(EG^) over the
+randomness of the draw (the spread of the estimate over seeds), per feature, as
+``extras["standard_error_method"]`` says:
+
+* ``"iid"`` (``sampling="random"``): the terms are i.i.d., Var(EG^) = σ²/k, and
+  s² / k with the sample variance s² of the k terms is unbiased.  NaN when k = 1.
+* ``"replicates"`` (stratified / Sobol, k ≥ 8): a stratified or quasi-random design of size k
+  has no unbiased variance estimate from its own terms — s² / k measures the i.i.d. variance,
+  which overstated the design's actual error 1.4–25× (``experiments/eg_standard_error.py``).
+  So the k samples are drawn as B independent replicate designs of sizes m_b (B = 8, or 4 when
+  that keeps every replicate balanced over the references; see
+  :func:`~pathattr.baselines.sampling.replicate_count`).  With replicate means ȳ_b,
+
+  .. math::
+
+      \widehat{\mathrm{Var}}(\widehat{EG}) = \frac{1}{(B-1)\,k} \sum_b m_b (\bar y_b - \widehat{EG})^2,
+
+  which for equal sizes is the randomised-QMC estimator Σ_b (ȳ_b − EG^)² / (B (B − 1)),
+  unbiased because the replicates are independent with the same mean (for unequal sizes
+  exactly so when Var(ȳ_b) ∝ 1/m_b, a second-order effect otherwise).  It has B − 1 degrees
+  of freedom, so a single call's SE is itself uncertain (±27% for B = 8; a ±2·SE interval
+  covers like a t₇ interval, 91%), but it is right on average.
+* ``"iid_conservative"`` (stratified / Sobol with k < 8): one design, too small for
+  replicates; s² / k, which usually overstates its error (for a Latin hypercube it
+  can understate it by at most a factor (k − 1) / k in variance).
+
+EG^ is the plain mean of all k terms in every case, hence unbiased, and the draw costs the
+same k gradient evaluations.  The price of replicates is accuracy: each replicate is
+stratified over k / B samples, not k, which loses part of the gain of stratified and Sobol
+sampling over random when k is small compared to the number of references (see
+``docs/expected_gradients.md``).
+
+With ``references="batch"`` the references are drawn, like from a reference set, among the
+N − 1 other examples, so the spread over seeds includes the choice of references (with fixed
+references only the α noise would vary, and it cannot be estimated from one α per reference).
 """
 
 from __future__ import annotations
@@ -100,17 +137,19 @@ def expected_gradients(
               entries are the inputs, e.g. ``(x, y)``);
             * a callable ``sampler(n, generator) -> rows`` returning ``n`` reference rows (a
               tensor or tuple of tensors) drawn with the given ``torch.Generator``;
-            * ``"batch"``: the other examples of ``inputs``; sample ``j`` of example ``e`` uses
-              example ``(e + 1 + j) mod N`` (``samples`` must be < N).  With ``samples=1`` and
-              ``create_graph=True`` this is the paper's cheap training-time estimate.
+            * ``"batch"``: the other examples of ``inputs``; each sample of example ``e`` draws
+              one of the N − 1 others, like from a reference set of them (``samples`` must be
+              < N).  With ``samples=1`` and ``create_graph=True`` this is the paper's cheap
+              training-time estimate.
         target: None (the model returns one value per example), an int, one int per example, or
             a callable mapping the model output to a ``(batch,)`` tensor.
         samples: (reference, α) samples per example k; each costs one gradient evaluation.
-        sampling: ``"random"`` (i.i.d.), ``"stratified"`` (α in k strata, reference index in k
+        sampling: ``"random"`` (i.i.d.), ``"stratified"`` (α in m strata, reference index in m
             strata, paired by a random permutation: a Latin hypercube) or ``"sobol"``
-            (per-example Owen-scrambled Sobol points over (α, reference)); see
-            :mod:`pathattr.baselines.sampling`.  Callable samplers and ``"batch"`` fix the
-            references themselves; only α is stratified then.
+            (per-example scrambled Sobol points over (α, reference)), with k ≥ 8 drawn as
+            ``extras["replicates"]`` independent designs of m = k / B samples each, so that the
+            standard error is honest (see above and :mod:`pathattr.baselines.sampling`).
+            Callable samplers draw the references themselves; only α is stratified then.
         seed: seeds the ``torch.Generator`` for every draw; the same seed gives the same result.
             None draws a fresh seed, reported in ``extras["seed"]``.
         batch_size: maximum rows (samples) per model call; None runs all at once; ``"auto"``
@@ -138,10 +177,13 @@ def expected_gradients(
         residual against it, ``evaluations`` = ``samples`` per example, and in ``extras``
         (with ``diagnostics=False`` see above):
 
-        * ``standard_error``: per-feature Monte-Carlo standard error of the mean (same structure
-          as ``attributions``): sample standard deviation of the k per-sample terms / √k.  It is
-          exact for ``sampling="random"``; for stratified and Sobol sampling it is the i.i.d.
-          formula and therefore conservative (their true error is smaller).  NaN when k = 1.
+        * ``standard_error``: per-feature Monte-Carlo standard error (same structure as
+          ``attributions``), an estimate of the attribution's spread over seeds;
+          ``standard_error_method`` says how it was computed (module docstring): ``"iid"``
+          (random: sample sd of the k terms / √k; NaN when k = 1), ``"replicates"`` (stratified
+          / Sobol with k ≥ 8: spread of the means of the ``replicates`` = B independent
+          designs, B − 1 degrees of freedom) or ``"iid_conservative"`` (stratified / Sobol with
+          k < 8: the i.i.d. formula, which overstates the error).
         * ``reference_set_output``: the mean of F over the whole tensor reference set (the exact
           base value E[F(x')]) when it has at most max(10000, N·k) rows, else None.
         * ``reference_indices``: ``(N, k)`` indices of the references drawn (None for callable
@@ -181,7 +223,7 @@ def _expected_gradients(
     gen, used_seed = generator(seed)
 
     # one (α, reference) pair per sample; examples are contiguous blocks of k rows, each block
-    # `reps` independent replicate designs (see _standard_error)
+    # `reps` independent replicate designs (see _replicate_variance)
     rows = torch.arange(n).repeat_interleave(k)
     size = n - 1 if source == BATCH else getattr(source, "size", None)
     reps = replicate_count(k, sampling, size)
@@ -309,12 +351,12 @@ def standard_error_method(k: int, sampling: str, replicates: int) -> str:
 
     ``"iid"``: sample sd of the k terms / √k (exact for i.i.d. terms; NaN when k = 1);
     ``"replicates"``: spread of the means of the independent replicate designs;
-    ``"iid_upper_bound"``: stratified / Sobol with too few samples for replicates — the i.i.d.
+    ``"iid_conservative"``: stratified / Sobol with too few samples for replicates — the i.i.d.
     formula, which overstates the error of the stratified design it is applied to.
     """
     if replicates > 1:
         return "replicates"
-    return "iid" if sampling == "random" or k < 2 else "iid_upper_bound"
+    return "iid" if sampling == "random" or k < 2 else "iid_conservative"
 
 
 def _accumulate(
