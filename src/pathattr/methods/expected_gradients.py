@@ -32,7 +32,8 @@ randomness of the draw (the spread of the estimate over seeds), per feature, as
 
   .. math::
 
-      \widehat{\mathrm{Var}}(\widehat{EG}) = \frac{1}{(B-1)\,k} \sum_b m_b (\bar y_b - \widehat{EG})^2,
+      \widehat{\mathrm{Var}}(\widehat{EG})
+          = \frac{1}{(B-1)\,k} \sum_b m_b \big(\bar y_b - \widehat{EG}\big)^2,
 
   which for equal sizes is the randomised-QMC estimator Σ_b (ȳ_b − EG^)² / (B (B − 1)),
   unbiased because the replicates are independent with the same mean (for unequal sizes
