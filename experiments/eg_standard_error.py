@@ -19,9 +19,14 @@ every reference many times (stratification then balances the references, the cas
 i.i.d. formula overstated the error most); ``"batch"`` uses 40 examples as each other's
 references.
 
-Run (about a minute on one core):
+A second table gives the accuracy side (``--digits``): the relative L2 error to the exact EG
+of random / stratified / Sobol sampling in the setting of ``benchmarks/expected_gradients.py``
+(its digits MLP, N = 32, R = 256 references, 10 seeds), since honest standard errors for
+stratified and Sobol sampling need independent replicates, which cost part of their gain.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python experiments/eg_standard_error.py
+Run (about a minute on one core, two with ``--digits``):
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python experiments/eg_standard_error.py --digits
 
 Writes ``experiments/results/eg_standard_error.md`` (``--out`` to write elsewhere, e.g. to
 measure another checkout with ``PYTHONPATH=/other/src``).
@@ -110,11 +115,59 @@ def measure(
     }
 
 
+def digits_sweep(seeds: int = 10) -> list[str]:
+    """Error to the exact EG per sampling mode, the benchmark's digits MLP setting."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from expected_gradients import digits, rel_err, train  # type: ignore[import-not-found]
+
+    xtr, ytr, xte, _ = digits()
+    net = torch.nn.Sequential(
+        torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 10),
+    )  # fmt: skip
+    model = train(net, xtr, ytr, 30)
+    x, refs = xte[:32], xtr[:256]
+    with torch.no_grad():
+        target = model(x).argmax(1)
+    exact = pathattr.noise_integrated_gradients(model, x, target=target, baselines=refs, steps=128)
+    lines = [
+        "",
+        f"Accuracy (`--digits`): relative L2 error to the exact EG, mean over {seeds} seeds; "
+        "digits MLP 64-256-256-10 of `benchmarks/expected_gradients.py`, N = 32, R = 256 "
+        "references; gain = random error / this error.",
+        "",
+        "| k | random | stratified | sobol | gain stratified | gain sobol | replicates |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for k in (16, 64, 256, 1024):
+        errs, reps = {}, "-"
+        for mode in MODES:
+            vals = []
+            for s in range(seeds):
+                r = pathattr.expected_gradients(
+                    model, x, references=refs, target=target, samples=k, sampling=mode, seed=s
+                )
+                vals.append(rel_err(r.attributions, exact.attributions))
+            errs[mode] = sum(vals) / len(vals)
+            if mode == "sobol":
+                reps = str(r.extras.get("replicates", 1))
+        lines.append(
+            f"| {k} | {errs['random']:.4f} | {errs['stratified']:.4f} | {errs['sobol']:.4f} | "
+            f"{errs['random'] / errs['stratified']:.2f} | {errs['random'] / errs['sobol']:.2f} "
+            f"| {reps} |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=200)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--label", default="this checkout")
+    ap.add_argument("--digits", action="store_true", help="also the accuracy table (digits)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     model = tiny_mlp()
@@ -123,7 +176,8 @@ def main() -> None:
         f"# Expected Gradients: reported standard error vs spread over {args.seeds} seeds",
         "",
         f"Code: {args.label}.  Command: `OMP_NUM_THREADS=1 PYTHONPATH=src python "
-        f"experiments/eg_standard_error.py --seeds {args.seeds}`.  Tiny tanh MLP 8-16-16-3 "
+        f"experiments/eg_standard_error.py --seeds {args.seeds}"
+        f"{' --digits' if args.digits else ''}`.  Tiny tanh MLP 8-16-16-3 "
         "(float64), target 0; ratio = mean reported SE / empirical sd across seeds, per feature; "
         "median (10%-90% quantiles) over features and examples.  rel. sd = mean sd / the random "
         "mode's (same source).",
@@ -141,6 +195,8 @@ def main() -> None:
                 f"{m['sd'] / rows['random']['sd']:.2f} |"
             )
             print(lines[-1], flush=True)
+    if args.digits:
+        lines += digits_sweep()
     lines += ["", f"Wall time {time.perf_counter() - t0:.0f} s, {torch.__version__}."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
