@@ -54,11 +54,13 @@ def sampler_over(rows: torch.Tensor) -> Any:
     return lambda n, g: rows[torch.randint(0, len(rows), (n,), generator=g)]
 
 
-def stacked(refs: Any, k: int, mode: str, model: Any = MODEL, x: torch.Tensor = X) -> tuple:
+def stacked(
+    refs: Any, k: int, mode: str, model: Any = MODEL, x: torch.Tensor = X, **kw: Any
+) -> tuple:
     """Attributions and SEs of S independent draws, ``(S, *x.shape)`` each, from one call."""
     r = pathattr.expected_gradients(
         model, x.repeat(S, *([1] * (x.dim() - 1))), references=refs, target=0, samples=k,
-        sampling=mode, seed=0, batch_size=None,
+        sampling=mode, seed=0, batch_size=None, **kw,
     )  # fmt: skip
     shape = (S, *x.shape)
     return r.attributions.reshape(shape), r.extras["standard_error"].reshape(shape), r.extras
@@ -200,3 +202,33 @@ def test_create_graph_and_chunking_keep_the_standard_error() -> None:
     assert b.attributions.requires_grad and not b.extras["standard_error"].requires_grad
     (grad,) = torch.autograd.grad(b.attributions.pow(2).sum(), [model[0].weight])
     assert bool(torch.isfinite(grad).all()) and float(grad.abs().sum()) > 0
+
+
+def test_replicates_argument() -> None:
+    # one design of all k: balanced over the references (each exactly once), the old accuracy,
+    # and the i.i.d. formula, which overstates its error
+    attrs, ses, extras = stacked(SMALL_REFS, 8, "stratified", replicates=1)
+    assert extras["replicates"] == 1 and extras["standard_error_method"] == "iid_conservative"
+    counts = torch.stack([torch.bincount(i, minlength=8) for i in extras["reference_indices"]])
+    assert (counts == 1).all()
+    assert ratio(attrs, ses) > 1.5
+    # an explicit B: 6 replicates of 8 Sobol points, still calibrated
+    attrs, ses, extras = stacked(REFS, 48, "sobol", replicates=6)
+    assert extras["replicates"] == 6 and extras["standard_error_method"] == "replicates"
+    assert 0.8 <= ratio(attrs, ses) <= 1.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (dict(replicates=0), ValueError, r"replicates: expected 1 <= replicates <= samples 8"),
+        (dict(replicates=9), ValueError, r"replicates: expected 1 <= replicates <= samples 8"),
+        (dict(replicates=2.0), TypeError, "replicates: expected an int or None, got float"),
+        (dict(replicates=True), TypeError, "replicates: expected an int or None, got bool"),
+        (dict(replicates=2, sampling="random"), ValueError, "replicates: sampling='random'"),
+    ],
+)
+def test_bad_replicates_are_named(kwargs: dict, error: type, message: str) -> None:
+    kw = dict(references=REFS, target=0, samples=8, sampling="stratified") | kwargs
+    with pytest.raises(error, match=message):
+        pathattr.expected_gradients(MODEL, X, **kw)

@@ -80,6 +80,22 @@ def replicate_count(k: int, sampling: str, n_references: int | None = None) -> i
     return default
 
 
+def check_replicates(replicates: object, k: int, sampling: str) -> int | None:
+    """A user's ``replicates`` (None = :func:`replicate_count` chooses) validated for ``k``."""
+    if replicates is None:
+        return None
+    if isinstance(replicates, bool) or not isinstance(replicates, int):
+        raise TypeError(f"replicates: expected an int or None, got {type(replicates).__name__}")
+    if sampling == "random" and replicates != 1:
+        raise ValueError(
+            f"replicates: sampling='random' draws i.i.d. samples, which need no replicates; "
+            f"expected None or 1, got {replicates}"
+        )
+    if not 1 <= replicates <= k:
+        raise ValueError(f"replicates: expected 1 <= replicates <= samples {k}, got {replicates}")
+    return replicates
+
+
 def replicate_sizes(k: int, replicates: int) -> torch.Tensor:
     """``(replicates,)`` int64 sizes m_b summing to ``k``, the first ``k mod B`` one larger."""
     if not 1 <= replicates <= k:

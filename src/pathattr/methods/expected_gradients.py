@@ -40,9 +40,9 @@ randomness of the draw (the spread of the estimate over seeds), per feature, as
   exactly so when Var(ȳ_b) ∝ 1/m_b, a second-order effect otherwise).  It has B − 1 degrees
   of freedom, so a single call's SE is itself uncertain (±27% for B = 8; a ±2·SE interval
   covers like a t₇ interval, 91%), but it is right on average.
-* ``"iid_conservative"`` (stratified / Sobol with k < 8): one design, too small for
-  replicates; s² / k, which usually overstates its error (for a Latin hypercube it
-  can understate it by at most a factor (k − 1) / k in variance).
+* ``"iid_conservative"`` (stratified / Sobol with k < 8, or ``replicates=1``): one design,
+  too small for (or asked without) replicates; s² / k, which usually overstates its error
+  (for a Latin hypercube it can understate it by at most a factor (k − 1) / k in variance).
 
 EG^ is the plain mean of all k terms in every case, hence unbiased, and the draw costs the
 same k gradient evaluations.  The price of replicates is accuracy: each replicate is
@@ -63,6 +63,7 @@ from typing import Any
 import torch
 
 from pathattr.baselines.sampling import (
+    check_replicates,
     check_sampling,
     draw_uniforms,
     reference_indices,
@@ -116,6 +117,7 @@ def expected_gradients(
     samples: int = 200,
     sampling: str = "random",
     seed: int | None = None,
+    replicates: int | None = None,
     batch_size: int | str | None = "auto",
     create_graph: bool = False,
     forward_args: Any = (),
@@ -153,6 +155,13 @@ def expected_gradients(
             Callable samplers draw the references themselves; only α is stratified then.
         seed: seeds the ``torch.Generator`` for every draw; the same seed gives the same result.
             None draws a fresh seed, reported in ``extras["seed"]``.
+        replicates: for stratified / Sobol sampling, the number B of independent designs the
+            k samples are drawn as, which the standard error needs (module docstring).  None
+            (default): 8, or 4 when that keeps every replicate balanced over the references,
+            or 1 below 8 samples.  1 draws one design of all k samples — the most accurate
+            estimate, but its standard error is then the i.i.d. formula, which overstates the
+            error (``standard_error_method="iid_conservative"``).  Must be None or 1 for
+            ``"random"``.
         batch_size: maximum rows (samples) per model call; None runs all at once; ``"auto"``
             fits chunks to free memory.
         create_graph: make the attributions differentiable w.r.t. the model parameters (and
@@ -192,6 +201,7 @@ def expected_gradients(
     """
     k = check_int_arg(samples, "samples")
     check_sampling(sampling)
+    reps = check_replicates(replicates, k, sampling)
     check_seed(seed)
     check_bool(diagnostics, "diagnostics")
     if warn_tol is not None and not diagnostics:
@@ -207,11 +217,17 @@ def expected_gradients(
     if p.empty:
         return p.empty_result("expected_gradients", {"samples": k, "sampling": sampling})
     with p.running():
-        return _expected_gradients(p, source, k, sampling, seed, diagnostics)
+        return _expected_gradients(p, source, k, sampling, seed, diagnostics, reps)
 
 
 def _expected_gradients(
-    p: Prepared, source: Any, k: int, sampling: str, seed: int | None, diagnostics: bool
+    p: Prepared,
+    source: Any,
+    k: int,
+    sampling: str,
+    seed: int | None,
+    diagnostics: bool,
+    replicates: int | None = None,
 ) -> Attribution:
     model, single, xs, n = p.model, p.single, p.inputs, p.n
     fargs, selector, device = p.forward_args, p.selector, p.device
@@ -227,7 +243,7 @@ def _expected_gradients(
     # `reps` independent replicate designs (see _replicate_variance)
     rows = torch.arange(n).repeat_interleave(k)
     size = n - 1 if source == BATCH else getattr(source, "size", None)
-    reps = replicate_count(k, sampling, size)
+    reps = replicate_count(k, sampling, size) if replicates is None else replicates
     drawn: torch.Tensor | None
     if source == BATCH:
         if k >= n:
