@@ -35,6 +35,7 @@ measure another checkout with ``PYTHONPATH=/other/src``).
 from __future__ import annotations
 
 import argparse
+import inspect
 import time
 from pathlib import Path
 from typing import Any
@@ -132,31 +133,40 @@ def digits_sweep(seeds: int = 10) -> list[str]:
     with torch.no_grad():
         target = model(x).argmax(1)
     exact = pathattr.noise_integrated_gradients(model, x, target=target, baselines=refs, steps=128)
+    variants: list[tuple[str, str, dict[str, Any]]] = [(m, m, {}) for m in MODES]
+    if "replicates" in inspect.signature(pathattr.expected_gradients).parameters:
+        # one design of all k samples (conservative SE): the accuracy before replicates
+        variants += [(f"{m} B=1", m, {"replicates": 1}) for m in ("stratified", "sobol")]
+    names = [v[0] for v in variants]
     lines = [
         "",
         f"Accuracy (`--digits`): relative L2 error to the exact EG, mean over {seeds} seeds; "
         "digits MLP 64-256-256-10 of `benchmarks/expected_gradients.py`, N = 32, R = 256 "
-        "references; gain = random error / this error.",
+        "references; gain = random error / this error; B = replicates (default choice; "
+        "B=1 columns: `replicates=1`, one design of all k samples).",
         "",
-        "| k | random | stratified | sobol | gain stratified | gain sobol | replicates |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| k | B | " + " | ".join([*names, *(f"gain {v}" for v in names[1:])]) + " |",
+        "| --- " * (2 + 2 * len(names) - 1) + "|",
     ]
     for k in (16, 64, 256, 1024):
-        errs, reps = {}, "-"
-        for mode in MODES:
+        errs, reps = {}, "1"
+        for name, mode, kw in variants:
             vals = []
             for s in range(seeds):
                 r = pathattr.expected_gradients(
-                    model, x, references=refs, target=target, samples=k, sampling=mode, seed=s
-                )
+                    model, x, references=refs, target=target, samples=k, sampling=mode, seed=s,
+                    **kw,
+                )  # fmt: skip
                 vals.append(rel_err(r.attributions, exact.attributions))
-            errs[mode] = sum(vals) / len(vals)
-            if mode == "sobol":
+            errs[name] = sum(vals) / len(vals)
+            if name == "sobol":
                 reps = str(r.extras.get("replicates", 1))
         lines.append(
-            f"| {k} | {errs['random']:.4f} | {errs['stratified']:.4f} | {errs['sobol']:.4f} | "
-            f"{errs['random'] / errs['stratified']:.2f} | {errs['random'] / errs['sobol']:.2f} "
-            f"| {reps} |"
+            f"| {k} | {reps} | "
+            + " | ".join(f"{errs[v]:.4f}" for v in names)
+            + " | "
+            + " | ".join(f"{errs['random'] / errs[v]:.2f}" for v in names[1:])
+            + " |"
         )
         print(lines[-1], flush=True)
     return lines
