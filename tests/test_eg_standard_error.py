@@ -232,3 +232,11 @@ def test_bad_replicates_are_named(kwargs: dict, error: type, message: str) -> No
     kw = dict(references=REFS, target=0, samples=8, sampling="stratified") | kwargs
     with pytest.raises(error, match=message):
         pathattr.expected_gradients(MODEL, X, **kw)
+
+
+def test_one_example_batch_references_still_refused_by_name() -> None:
+    # no other example to draw: the replicate choice must not fail first (R = N − 1 = 0)
+    with pytest.raises(ValueError, match="samples: .*'batch'.* < batch size 1, got 8"):
+        pathattr.expected_gradients(
+            MODEL, X[:1], references="batch", target=0, samples=8, sampling="stratified"
+        )

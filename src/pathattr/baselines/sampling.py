@@ -73,7 +73,7 @@ def replicate_count(k: int, sampling: str, n_references: int | None = None) -> i
     if sampling == "random" or k < MIN_FEW_REPLICATED_SAMPLES:
         return 1
     default = REPLICATES if k >= MIN_REPLICATED_SAMPLES else 4
-    if n_references is not None and k % n_references == 0:
+    if n_references and k % n_references == 0:
         for b in (REPLICATES, 4):
             if b <= default and k % b == 0 and (k // b) % n_references == 0:
                 return b
