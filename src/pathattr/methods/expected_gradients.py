@@ -149,9 +149,10 @@ def expected_gradients(
         samples: (reference, α) samples per example k; each costs one gradient evaluation.
         sampling: ``"random"`` (i.i.d.), ``"stratified"`` (α in m strata, reference index in m
             strata, paired by a random permutation: a Latin hypercube) or ``"sobol"``
-            (per-example scrambled Sobol points over (α, reference)), with k ≥ 8 drawn as
-            ``extras["replicates"]`` independent designs of m = k / B samples each, so that the
-            standard error is honest (see above and :mod:`pathattr.baselines.sampling`).
+            (per-example scrambled Sobol points over (α, reference)), by default with k ≥ 8
+            drawn as ``extras["replicates"]`` independent designs of m = k / B samples each,
+            so that the standard error is honest (see above and
+            :mod:`pathattr.baselines.sampling`).
             Callable samplers draw the references themselves; only α is stratified then.
         seed: seeds the ``torch.Generator`` for every draw; the same seed gives the same result.
             None draws a fresh seed, reported in ``extras["seed"]``.
@@ -193,7 +194,7 @@ def expected_gradients(
           (random: sample sd of the k terms / √k; NaN when k = 1), ``"replicates"`` (stratified
           / Sobol with k ≥ 8: spread of the means of the ``replicates`` = B independent
           designs, B − 1 degrees of freedom) or ``"iid_conservative"`` (stratified / Sobol with
-          k < 8: the i.i.d. formula, which overstates the error).
+          k < 8 or ``replicates=1``: the i.i.d. formula, which overstates the error).
         * ``reference_set_output``: the mean of F over the whole tensor reference set (the exact
           base value E[F(x')]) when it has at most max(10000, N·k) rows, else None.
         * ``reference_indices``: ``(N, k)`` indices of the references drawn (None for callable
@@ -368,8 +369,8 @@ def standard_error_method(k: int, sampling: str, replicates: int) -> str:
 
     ``"iid"``: sample sd of the k terms / √k (exact for i.i.d. terms; NaN when k = 1);
     ``"replicates"``: spread of the means of the independent replicate designs;
-    ``"iid_conservative"``: stratified / Sobol with too few samples for replicates — the i.i.d.
-    formula, which overstates the error of the stratified design it is applied to.
+    ``"iid_conservative"``: stratified / Sobol as one design (too few samples for replicates,
+    or ``replicates=1``) — the i.i.d. formula, which overstates that design's error.
     """
     if replicates > 1:
         return "replicates"
