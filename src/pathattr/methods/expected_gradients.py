@@ -151,7 +151,7 @@ def expected_gradients(
             strata, paired by a random permutation: a Latin hypercube) or ``"sobol"``
             (per-example scrambled Sobol points over (α, reference)), by default with k ≥ 8
             drawn as ``extras["replicates"]`` independent designs of m = k / B samples each,
-            so that the standard error is honest (see above and
+            so that the standard error is honest (module docstring and
             :mod:`pathattr.baselines.sampling`).
             Callable samplers draw the references themselves; only α is stratified then.
         seed: seeds the ``torch.Generator`` for every draw; the same seed gives the same result.
