@@ -15,6 +15,44 @@ Completeness holds in expectation against the base value E[F(x')]: Σ_i EG_i(x) 
 E[F(x')].  The result reports F averaged over the references actually drawn as
 ``baseline_output`` and the residual against it as ``delta``; that residual is Monte-Carlo error
 of the α draw and shrinks like 1/√k (faster with ``sampling="stratified"`` or ``"sobol"``).
+
+Standard error.  Write t_s = (x − x'_s) ⊙ ∇F(x'_s + α_s (x − x'_s)) for the k terms of an
+example and EG^ = (1/k) Σ_s t_s.  ``extras["standard_error"]`` estimates sd(EG^) over the
+randomness of the draw (the spread of the estimate over seeds), per feature, as
+``extras["standard_error_method"]`` says:
+
+* ``"iid"`` (``sampling="random"``): the terms are i.i.d., Var(EG^) = σ²/k, and
+  s² / k with the sample variance s² of the k terms is unbiased.  NaN when k = 1.
+* ``"replicates"`` (stratified / Sobol, k ≥ 8): a stratified or quasi-random design of size k
+  has no unbiased variance estimate from its own terms — s² / k measures the i.i.d. variance,
+  which overstated the design's actual error 1.4–25× (``experiments/eg_standard_error.py``).
+  So the k samples are drawn as B independent replicate designs of sizes m_b (B = 8, or 4 when
+  that keeps every replicate balanced over the references; see
+  :func:`~pathattr.baselines.sampling.replicate_count`).  With replicate means ȳ_b,
+
+  .. math::
+
+      \widehat{\mathrm{Var}}(\widehat{EG})
+          = \frac{1}{(B-1)\,k} \sum_b m_b \big(\bar y_b - \widehat{EG}\big)^2,
+
+  which for equal sizes is the randomised-QMC estimator Σ_b (ȳ_b − EG^)² / (B (B − 1)),
+  unbiased because the replicates are independent with the same mean (for unequal sizes
+  exactly so when Var(ȳ_b) ∝ 1/m_b, a second-order effect otherwise).  It has B − 1 degrees
+  of freedom, so a single call's SE is itself uncertain (±27% for B = 8; a ±2·SE interval
+  covers like a t₇ interval, 91%), but it is right on average.
+* ``"iid_conservative"`` (stratified / Sobol with k < 8, or ``replicates=1``): one design,
+  too small for (or asked without) replicates; s² / k, which usually overstates its error
+  (for a Latin hypercube it can understate it by at most a factor (k − 1) / k in variance).
+
+EG^ is the plain mean of all k terms in every case, hence unbiased, and the draw costs the
+same k gradient evaluations.  The price of replicates is accuracy: each replicate is
+stratified over k / B samples, not k, which loses part of the gain of stratified and Sobol
+sampling over random when k is small compared to the number of references (see
+``docs/expected_gradients.md``).
+
+With ``references="batch"`` the references are drawn, like from a reference set, among the
+N − 1 other examples, so the spread over seeds includes the choice of references (with fixed
+references only the α noise would vary, and it cannot be estimated from one α per reference).
 """
 
 from __future__ import annotations
@@ -24,7 +62,15 @@ from typing import Any
 
 import torch
 
-from pathattr.baselines.sampling import check_sampling, draw_uniforms, reference_indices
+from pathattr.baselines.sampling import (
+    check_replicates,
+    check_sampling,
+    draw_uniforms,
+    reference_indices,
+    replicate_count,
+    replicate_of_sample,
+    replicate_sizes,
+)
 from pathattr.baselines.sources import (
     BATCH,
     DatasetReferences,
@@ -71,6 +117,7 @@ def expected_gradients(
     samples: int = 200,
     sampling: str = "random",
     seed: int | None = None,
+    replicates: int | None = None,
     batch_size: int | str | None = "auto",
     create_graph: bool = False,
     forward_args: Any = (),
@@ -93,19 +140,29 @@ def expected_gradients(
               entries are the inputs, e.g. ``(x, y)``);
             * a callable ``sampler(n, generator) -> rows`` returning ``n`` reference rows (a
               tensor or tuple of tensors) drawn with the given ``torch.Generator``;
-            * ``"batch"``: the other examples of ``inputs``; sample ``j`` of example ``e`` uses
-              example ``(e + 1 + j) mod N`` (``samples`` must be < N).  With ``samples=1`` and
-              ``create_graph=True`` this is the paper's cheap training-time estimate.
+            * ``"batch"``: the other examples of ``inputs``; each sample of example ``e`` draws
+              one of the N − 1 others, like from a reference set of them (``samples`` must be
+              < N).  With ``samples=1`` and ``create_graph=True`` this is the paper's cheap
+              training-time estimate.
         target: None (the model returns one value per example), an int, one int per example, or
             a callable mapping the model output to a ``(batch,)`` tensor.
         samples: (reference, α) samples per example k; each costs one gradient evaluation.
-        sampling: ``"random"`` (i.i.d.), ``"stratified"`` (α in k strata, reference index in k
+        sampling: ``"random"`` (i.i.d.), ``"stratified"`` (α in m strata, reference index in m
             strata, paired by a random permutation: a Latin hypercube) or ``"sobol"``
-            (per-example Owen-scrambled Sobol points over (α, reference)); see
-            :mod:`pathattr.baselines.sampling`.  Callable samplers and ``"batch"`` fix the
-            references themselves; only α is stratified then.
+            (per-example scrambled Sobol points over (α, reference)), by default with k ≥ 8
+            drawn as ``extras["replicates"]`` independent designs of m = k / B samples each,
+            so that the standard error is honest (module docstring and
+            :mod:`pathattr.baselines.sampling`).
+            Callable samplers draw the references themselves; only α is stratified then.
         seed: seeds the ``torch.Generator`` for every draw; the same seed gives the same result.
             None draws a fresh seed, reported in ``extras["seed"]``.
+        replicates: for stratified / Sobol sampling, the number B of independent designs the
+            k samples are drawn as, which the standard error needs (module docstring).  None
+            (default): 8, or 4 when that keeps every replicate balanced over the references,
+            or 1 below 8 samples.  1 draws one design of all k samples — the most accurate
+            estimate, but its standard error is then the i.i.d. formula, which overstates the
+            error (``standard_error_method="iid_conservative"``).  Must be None or 1 for
+            ``"random"``.
         batch_size: maximum rows (samples) per model call; None runs all at once; ``"auto"``
             fits chunks to free memory.
         create_graph: make the attributions differentiable w.r.t. the model parameters (and
@@ -131,10 +188,13 @@ def expected_gradients(
         residual against it, ``evaluations`` = ``samples`` per example, and in ``extras``
         (with ``diagnostics=False`` see above):
 
-        * ``standard_error``: per-feature Monte-Carlo standard error of the mean (same structure
-          as ``attributions``): sample standard deviation of the k per-sample terms / √k.  It is
-          exact for ``sampling="random"``; for stratified and Sobol sampling it is the i.i.d.
-          formula and therefore conservative (their true error is smaller).  NaN when k = 1.
+        * ``standard_error``: per-feature Monte-Carlo standard error (same structure as
+          ``attributions``), an estimate of the attribution's spread over seeds;
+          ``standard_error_method`` says how it was computed (module docstring): ``"iid"``
+          (random: sample sd of the k terms / √k; NaN when k = 1), ``"replicates"`` (stratified
+          / Sobol with k ≥ 8: spread of the means of the ``replicates`` = B independent
+          designs, B − 1 degrees of freedom) or ``"iid_conservative"`` (stratified / Sobol with
+          k < 8 or ``replicates=1``: the i.i.d. formula, which overstates the error).
         * ``reference_set_output``: the mean of F over the whole tensor reference set (the exact
           base value E[F(x')]) when it has at most max(10000, N·k) rows, else None.
         * ``reference_indices``: ``(N, k)`` indices of the references drawn (None for callable
@@ -142,6 +202,7 @@ def expected_gradients(
     """
     k = check_int_arg(samples, "samples")
     check_sampling(sampling)
+    reps = check_replicates(replicates, k, sampling)
     check_seed(seed)
     check_bool(diagnostics, "diagnostics")
     if warn_tol is not None and not diagnostics:
@@ -157,11 +218,17 @@ def expected_gradients(
     if p.empty:
         return p.empty_result("expected_gradients", {"samples": k, "sampling": sampling})
     with p.running():
-        return _expected_gradients(p, source, k, sampling, seed, diagnostics)
+        return _expected_gradients(p, source, k, sampling, seed, diagnostics, reps)
 
 
 def _expected_gradients(
-    p: Prepared, source: Any, k: int, sampling: str, seed: int | None, diagnostics: bool
+    p: Prepared,
+    source: Any,
+    k: int,
+    sampling: str,
+    seed: int | None,
+    diagnostics: bool,
+    replicates: int | None = None,
 ) -> Attribution:
     model, single, xs, n = p.model, p.single, p.inputs, p.n
     fargs, selector, device = p.forward_args, p.selector, p.device
@@ -173,8 +240,11 @@ def _expected_gradients(
     )
     gen, used_seed = generator(seed)
 
-    # one (α, reference) pair per sample; examples are contiguous blocks of k rows
+    # one (α, reference) pair per sample; examples are contiguous blocks of k rows, each block
+    # `reps` independent replicate designs (see _replicate_variance)
     rows = torch.arange(n).repeat_interleave(k)
+    size = n - 1 if source == BATCH else getattr(source, "size", None)
+    reps = replicate_count(k, sampling, size) if replicates is None else replicates
     drawn: torch.Tensor | None
     if source == BATCH:
         if k >= n:
@@ -182,18 +252,23 @@ def _expected_gradients(
                 f"samples: references='batch' uses the other examples of the batch as "
                 f"references, so samples must be < batch size {n}, got {k}"
             )
-        u = draw_uniforms(n, k, sampling, gen, dims=1)
-        drawn = (torch.arange(n)[:, None] + 1 + torch.arange(k)[None, :]) % n
+        # the reference is drawn (like a reference set) among the n − 1 other examples, so
+        # the estimate's spread over seeds includes the choice of references and the standard
+        # error estimates it; fixed references would leave only the α noise, which cannot be
+        # estimated from one α per reference
+        u = draw_uniforms(n, k, sampling, gen, dims=2, replicates=reps)
+        offset = reference_indices(u[..., 1], n - 1)
+        drawn = (torch.arange(n)[:, None] + 1 + offset) % n
         refs: tuple[torch.Tensor, ...] = xs
         keys = drawn.reshape(-1)
     elif isinstance(source, SamplerReferences):
-        u = draw_uniforms(n, k, sampling, gen, dims=1)
+        u = draw_uniforms(n, k, sampling, gen, dims=1, replicates=reps)
         refs = source.sample(n * k, gen, xs)
         drawn = None
         keys = torch.arange(n * k)
     else:
         assert isinstance(source, (TensorReferences, DatasetReferences))
-        u = draw_uniforms(n, k, sampling, gen, dims=2)
+        u = draw_uniforms(n, k, sampling, gen, dims=2, replicates=reps)
         drawn = reference_indices(u[..., 1], source.size)
         if isinstance(source, TensorReferences):
             refs, keys = source.tensors, drawn.reshape(-1)
@@ -213,7 +288,7 @@ def _expected_gradients(
     try:
         sums, se, any_gradient = _accumulate(
             model, path, selector, rows, alphas, keys, n, k, fargs, bsize, create_graph, bar,
-            diagnostics,
+            diagnostics, reps,
         )  # fmt: skip
     finally:
         bar.close()
@@ -224,7 +299,7 @@ def _expected_gradients(
         nan = torch.full((n,), float("nan"), dtype=xs[0].dtype, device=device)
         return _result(
             sums, se, single, nan, nan.clone(), nan.clone(), nan.clone(), k, sampling, used_seed,
-            full, drawn,
+            full, drawn, reps,
         )  # fmt: skip
 
     table = output_table(model, refs, fargs, n, bsize, max(FULL_REFERENCE_OUTPUT_ROWS, n * k))
@@ -242,8 +317,9 @@ def _expected_gradients(
     if not bool(torch.isfinite(delta).all()):
         warn_non_finite({"output": output, "baseline_output": base_output}, sums, stacklevel=3)
     res = _result(
-        sums, se, single, output, base_output, delta, rel, k, sampling, used_seed, full, drawn
-    )
+        sums, se, single, output, base_output, delta, rel, k, sampling, used_seed, full, drawn,
+        reps,
+    )  # fmt: skip
     if warn_tol is not None:
         warn_if_incomplete(
             res, warn_tol, f"raise samples (now {k}) or use sampling='sobol'", stacklevel=4
@@ -264,6 +340,7 @@ def _result(
     seed: int,
     full: torch.Tensor | None,
     drawn: torch.Tensor | None,
+    replicates: int,
 ) -> Attribution:
     n = output.shape[0]
     return Attribution(
@@ -279,10 +356,25 @@ def _result(
             "sampling": sampling,
             "seed": seed,
             "standard_error": se[0] if single else se,
+            "standard_error_method": standard_error_method(k, sampling, replicates),
+            "replicates": replicates,
             "reference_set_output": full,
             "reference_indices": drawn,
         },
     )
+
+
+def standard_error_method(k: int, sampling: str, replicates: int) -> str:
+    """How ``extras["standard_error"]`` is computed (see the module docstring).
+
+    ``"iid"``: sample sd of the k terms / √k (exact for i.i.d. terms; NaN when k = 1);
+    ``"replicates"``: spread of the means of the independent replicate designs;
+    ``"iid_conservative"``: stratified / Sobol as one design (too few samples for replicates,
+    or ``replicates=1``) — the i.i.d. formula, which overstates that design's error.
+    """
+    if replicates > 1:
+        return "replicates"
+    return "iid" if sampling == "random" or k < 2 else "iid_conservative"
 
 
 def _accumulate(
@@ -299,20 +391,28 @@ def _accumulate(
     create_graph: bool,
     bar: Any,
     diagnostics: bool = True,
+    replicates: int = 1,
 ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], bool]:
     """Mean of the per-sample terms (x − x') ⊙ ∇F per example, and their standard error.
 
-    Without ``diagnostics`` the standard error is NaN and no gradient is checked for being all
-    zero (the flag returned is True).
+    With ``replicates`` = B > 1 the k samples of an example are B contiguous independent
+    designs (:func:`~pathattr.baselines.sampling.replicate_sizes`) and the standard error comes
+    from the spread of their means; with B = 1 from the spread of the k terms.  Without
+    ``diagnostics`` the standard error is NaN and no gradient is checked for being all zero
+    (the flag returned is True).
     """
     sums = [torch.zeros_like(x) for x in path.inputs]
-    # first and second moments for the standard error, detached and in float64 so that
-    # Σt² − k·mean² does not cancel catastrophically
+    # detached float64 accumulators for the standard error: the first and second moments of
+    # the terms (B = 1; float64 so that Σt² − k·mean² does not cancel catastrophically), or
+    # the sum of the terms of each (example, replicate) (B > 1)
+    width = replicates if replicates > 1 else 1
     m1 = [
-        torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+        torch.zeros((x.shape[0] * width, *x.shape[1:]), dtype=torch.float64, device=x.device)
         for x in (path.inputs if diagnostics else ())
     ]
-    m2 = [torch.zeros_like(m) for m in m1]
+    m2 = [torch.zeros_like(m) for m in (m1 if replicates == 1 else ())]
+    # the (example, replicate) cell of every sample row
+    cell = rows * width + replicate_of_sample(k, width).repeat(n).to(rows.device)
     any_gradient = False
     for chunk in evaluate_rows(
         model, path, selector, rows, alphas, n_examples=n, forward_args=fargs,
@@ -331,19 +431,41 @@ def _accumulate(
             if not any_gradient and bool((g != 0).any()):
                 any_gradient = True
             t64 = term.detach().to(torch.float64)
-            m1[i].index_add_(0, idx, t64)
-            m2[i].index_add_(0, idx, t64 * t64)
+            m1[i].index_add_(0, cell[chunk.start : chunk.stop], t64)
+            if replicates == 1:
+                m2[i].index_add_(0, idx, t64 * t64)
     if not diagnostics:
         nan = tuple(torch.full_like(x, float("nan")) for x in path.inputs)
         return tuple(sums), nan, True
     se = []
-    for s1, s2, x in zip(m1, m2, path.inputs):
-        if k < 2:
+    for i, x in enumerate(path.inputs):
+        if replicates > 1:
+            var = _replicate_variance(m1[i], replicate_sizes(k, replicates), n)
+        elif k < 2:
             se.append(torch.full_like(x, float("nan")))
             continue
-        var = (s2 - s1 * s1 / k).clamp_min(0.0) / (k - 1)
-        se.append((var / k).sqrt().to(x.dtype))
+        else:
+            s1, s2 = m1[i], m2[i]
+            var = (s2 - s1 * s1 / k).clamp_min(0.0) / (k - 1) / k
+        se.append(var.sqrt().to(x.dtype))
     return tuple(sums), tuple(se), any_gradient
+
+
+def _replicate_variance(cell_sums: torch.Tensor, sizes: torch.Tensor, n: int) -> torch.Tensor:
+    """Variance of the mean of all k terms, from the sums of the terms of each replicate.
+
+    With replicate means ȳ_b over m_b terms and the overall mean ȳ = Σ_b m_b ȳ_b / k,
+    ``Σ_b m_b (ȳ_b − ȳ)² / ((B − 1) k)`` — with equal sizes the textbook
+    ``Σ_b (ȳ_b − ȳ)² / (B (B − 1))``, unbiased because the replicates are independent and
+    unbiased (see the module docstring).
+    """
+    b = sizes.shape[0]
+    k = int(sizes.sum())
+    per = cell_sums.reshape(n, b, *cell_sums.shape[1:])
+    m = sizes.to(per)[(None, slice(None)) + (None,) * (per.dim() - 2)]
+    means = per / m
+    overall = per.sum(1, keepdim=True) / k
+    return (m * (means - overall).pow(2)).sum(1) / ((b - 1) * k)
 
 
 def output_table(

@@ -65,9 +65,10 @@ class AttributionPrior:
             ``"gradients"`` (the plain input gradient ∂F/∂x, the paper's "gradient prior"
             baselines), or a callable ``(model, x, target) -> attributions`` that must keep
             the graph.
-        references: for Expected Gradients, ``"batch"`` (the current batch shifted, no extra
-            data loading) or a tensor of reference rows (e.g. the training set); for
-            Integrated Gradients, ``"batch"``, None (zeros) or a baseline tensor.
+        references: for Expected Gradients, ``"batch"`` (references drawn among the other
+            examples of the current batch, no extra data loading) or a tensor of reference
+            rows (e.g. the training set); for Integrated Gradients, ``"batch"``, None (zeros)
+            or a baseline tensor.
         samples: (reference, α) samples per example for EG (k; 1 suffices in training), or
             quadrature nodes for IG.
         eval_mode: compute the attributions with the model in eval mode (dropout off, batch
