@@ -7,7 +7,15 @@ from typing import Union
 
 import torch
 
-TargetLike = Union[None, int, Sequence[int], torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
+TargetLike = Union[
+    None,
+    int,
+    tuple[int, ...],
+    Sequence[int],
+    Sequence[tuple[int, ...]],
+    torch.Tensor,
+    Callable[[torch.Tensor], torch.Tensor],
+]
 
 #: selector(output_of_rows, example_index_of_rows) -> (rows,) tensor
 Selector = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -72,6 +80,9 @@ def make_selector(target: TargetLike, n_examples: int) -> Selector:
 
     if isinstance(target, bool):
         raise TypeError("target: expected an int, a sequence of ints or a callable, got bool")
+    multi = _multi_index(target, n_examples)
+    if multi is not None:
+        return _select_multi_index(multi)
     if isinstance(target, int):
         index = int(target)
 
@@ -112,6 +123,66 @@ def make_selector(target: TargetLike, n_examples: int) -> Selector:
         return flat.gather(1, idx.index_select(0, ex.to(flat.device))[:, None])[:, 0]
 
     return select_tensor
+
+
+def _multi_index(target: object, n_examples: int) -> torch.Tensor | None:
+    """``(N, d)`` multi-indices for a tuple target (one for all) or a list of tuples, else None.
+
+    As in Captum: a tuple ``(i, j)`` picks ``out[e, i, j]`` for every example ``e``; a list of
+    tuples holds one multi-index per example.
+    """
+    if isinstance(target, tuple) and target and all(_is_int(v) for v in target):
+        return torch.tensor([list(target)], dtype=torch.long).expand(n_examples, -1)
+    if (
+        isinstance(target, list)
+        and target
+        and all(isinstance(t, tuple) and t and all(_is_int(v) for v in t) for t in target)
+    ):
+        if len({len(t) for t in target}) != 1:
+            raise ValueError("target: the per-example tuples must all have the same length")
+        if len(target) != n_examples:
+            raise ValueError(
+                f"target: expected one tuple per example ({n_examples}), got {len(target)}"
+            )
+        return torch.tensor([list(t) for t in target], dtype=torch.long)
+    return None
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _select_multi_index(index: torch.Tensor) -> Selector:
+    """Selector for per-example multi-indices ``index`` (N, d) into each example's output."""
+    d = int(index.shape[1])
+
+    def select_multi(out: torch.Tensor, ex: torch.Tensor) -> torch.Tensor:
+        out = _first(out)
+        _check_batch(out, ex)
+        shape = tuple(out.shape[1:])
+        if len(shape) < d:
+            raise ValueError(
+                f"target: a {d}-part index needs an output with {d} dimensions per example, "
+                f"got shape {tuple(out.shape)}"
+            )
+        idx = index.to(out.device).index_select(0, ex.to(out.device))
+        for k, size in enumerate(shape[:d]):
+            lo, hi = int(idx[:, k].min()), int(idx[:, k].max())
+            if lo < -size or hi >= size:
+                bad = lo if lo < -size else hi
+                raise ValueError(f"target: index {bad} is out of range for dimension {k + 1} "
+                                 f"of size {size}")  # fmt: skip
+        idx = torch.remainder(idx, torch.tensor(shape[:d], device=out.device))
+        rest = out.reshape(out.shape[0], *shape[:d], -1)
+        picked = rest[(torch.arange(out.shape[0], device=out.device), *idx.unbind(1))]
+        if picked.shape[1] != 1:
+            raise ValueError(
+                f"target: index {tuple(index[0].tolist())} leaves {picked.shape[1]} values per "
+                f"example of the output of shape {tuple(out.shape)}, not one"
+            )
+        return picked[:, 0]
+
+    return select_multi
 
 
 def _is_passthrough(out: object) -> bool:
