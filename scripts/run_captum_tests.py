@@ -58,7 +58,12 @@ def rewrite(source: str, classes: tuple[str, ...]) -> str:
         return "\n".join(lines)
 
     out = _IMPORT.sub(fix, source)
-    missing = [c for c in classes if f"from pathattr.captum import" not in out or c not in out]
+    switched = {
+        n.strip()
+        for line in re.findall(r"^from pathattr\.captum import (.*)$", out, re.M)
+        for n in line.split(",")
+    }
+    missing = [c for c in classes if c not in switched]
     if missing:
         raise SystemExit(f"could not switch the import of {missing}")
     return out

@@ -155,9 +155,7 @@ class Attribution:
 
     def attribute_future(self) -> Callable[..., Any]:
         """Not implemented, as in Captum: raises NotImplementedError."""
-        raise NotImplementedError(
-            f"attribute_future is not implemented for {type(self).__name__}"
-        )
+        raise NotImplementedError(f"attribute_future is not implemented for {type(self).__name__}")
 
     def has_convergence_delta(self) -> bool:
         """Whether ``attribute`` can return a convergence delta (Captum API)."""

@@ -88,7 +88,11 @@ class GradientShap(Attribution):
         tunnel = NoiseTunnel(self)
         expanded = tunnel._expand(
             k,
-            {"baselines": refs, "target": target, "additional_forward_args": additional_forward_args},
+            {
+                "baselines": refs,
+                "target": target,
+                "additional_forward_args": additional_forward_args,
+            },
             xs,
             draw=True,
         )

@@ -89,4 +89,3 @@ class IntegratedGradients(Attribution):
                 attrs, bs, xs, target=target, additional_forward_args=additional_forward_args
             )
         return format_output(was_tuple, attrs, delta, return_convergence_delta)
-

@@ -126,9 +126,7 @@ class NoiseTunnel(Attribution):
             delta_all = (
                 torch.cat(deltas, dim=0) if self.is_delta_supported and return_delta else None
             )
-        return format_output(
-            attrs_tuple, out, delta_all, self.is_delta_supported and return_delta
-        )
+        return format_output(attrs_tuple, out, delta_all, self.is_delta_supported and return_delta)
 
     def _add_noise(
         self, k: int, xs: tuple[torch.Tensor, ...], stdevs: float | tuple[float, ...]

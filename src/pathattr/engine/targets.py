@@ -174,7 +174,7 @@ def _select_multi_index(index: torch.Tensor) -> Selector:
                                  f"of size {size}")  # fmt: skip
         idx = torch.remainder(idx, torch.tensor(shape[:d], device=out.device))
         rest = out.reshape(out.shape[0], *shape[:d], -1)
-        picked = rest[(torch.arange(out.shape[0], device=out.device), *idx.unbind(1))]
+        picked = rest[(torch.arange(out.shape[0], device=out.device),) + tuple(idx.unbind(1))]
         if picked.shape[1] != 1:
             raise ValueError(
                 f"target: index {tuple(index[0].tolist())} leaves {picked.shape[1]} values per "
