@@ -137,6 +137,23 @@ def sum_rows(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1).sum(1)
 
 
+def compute_gradients(
+    forward_fn: Callable[..., Any],
+    inputs: Inputs,
+    target_ind: Any = None,
+    additional_forward_args: Any = None,
+) -> tuple[torch.Tensor, ...]:
+    """Captum's ``gradient_func``: ∂F/∂inputs of the target output (one pass, no rules)."""
+    xs = tuple(x.detach().requires_grad_(True) for x in as_inputs(inputs))
+    n = xs[0].shape[0]
+    selector = make_selector(captum_target(target_ind), n)
+    rows = torch.arange(n, device=xs[0].device)
+    with torch.enable_grad():
+        out = selector(forward_fn(*xs, *forward_args(additional_forward_args)), rows)
+        grads = torch.autograd.grad(out.sum(), xs, allow_unused=True)
+    return tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, xs))
+
+
 class Attribution:
     """The members Captum's ``Attribution`` / ``GradientAttribution`` classes share.
 
@@ -148,8 +165,13 @@ class Attribution:
     _multiply_by_inputs = False
 
     def __init__(self, forward_func: Callable[..., Any]) -> None:
-        """Wrap ``forward_func`` (a model or any callable with a batch-first output)."""
+        """Wrap ``forward_func`` (a model or any callable with a batch-first output).
+
+        ``gradient_func`` is Captum's gradient helper, for code that calls it; pathattr's
+        ``attribute`` runs on its own engine and does not use it.
+        """
         self.forward_func = forward_func
+        self.gradient_func: Callable[..., tuple[torch.Tensor, ...]] = compute_gradients
 
     attribute: Callable[..., Any]
 

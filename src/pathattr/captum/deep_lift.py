@@ -45,11 +45,21 @@ class DeepLift(Attribution):
     def __init__(
         self, model: torch.nn.Module, multiply_by_inputs: bool = True, eps: float = 1e-10
     ) -> None:
-        """Wrap ``model``; ``eps``: below this |z − z'| a ReLU uses its gradient."""
+        """Wrap ``model``; ``eps``: below this |z − z'| a ReLU uses its gradient.
+
+        ``forward_handles`` and ``backward_handles`` (Captum's hook bookkeeping) stay empty:
+        the rule is applied without module hooks.
+        """
         super().__init__(model)
+        self.forward_handles: list[Any] = []
+        self.backward_handles: list[Any] = []
         self.model = model
         self.eps = eps
         self._multiply_by_inputs = multiply_by_inputs
+
+    def satisfies_attribute_criteria(self, module: torch.nn.Module) -> bool:
+        """Whether DeepLift changes ``module``'s backward pass (here: ReLU modules)."""
+        return isinstance(module, torch.nn.ReLU)
 
     @captum_api
     def attribute(

@@ -90,14 +90,21 @@ class _ModifiedReLU(Attribution):
     """Shared by :class:`GuidedBackprop` and :class:`Deconvolution` (a ReLU backward rule)."""
 
     _method: Callable[..., Any]
+    _use_relu_grad_output = False
 
     def __init__(self, model: torch.nn.Module) -> None:
-        """Wrap ``model``, an ``nn.Module`` (as Captum requires)."""
+        """Wrap ``model``, an ``nn.Module`` (as Captum requires).
+
+        ``use_relu_grad_output`` tells the rule as in Captum (True: DeconvNet);
+        ``backward_hooks`` stays empty: the rule is applied without module hooks.
+        """
         assert isinstance(model, torch.nn.Module), (
             "Given model must be an instance of torch.nn.Module to properly hook ReLU layers."
         )
         super().__init__(model)
         self.model = model
+        self.use_relu_grad_output = self._use_relu_grad_output
+        self.backward_hooks: list[Any] = []
 
     @captum_api
     def attribute(
@@ -135,3 +142,4 @@ class Deconvolution(_ModifiedReLU):
     """
 
     _method = staticmethod(deconvnet)
+    _use_relu_grad_output = True

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pathattr.captum._common import Attribution, as_inputs, format_output
+from pathattr.captum._common import Attribution, as_inputs, captum_api, format_output
 
 NT_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
@@ -59,6 +59,7 @@ class NoiseTunnel(Attribution):
         """Whether the wrapped method has a convergence delta."""
         return self.is_delta_supported
 
+    @captum_api
     def attribute(
         self,
         inputs: torch.Tensor | tuple[torch.Tensor, ...],
