@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from pathattr.captum._common import (
     Attribution,
@@ -22,6 +25,104 @@ from pathattr.captum._common import (
     quiet,
 )
 from pathattr.methods.deeplift import deeplift
+
+#: modules whose backward the facade replaces by Captum's rules (ReLU is pathattr's own)
+_ELEMENTWISE = (nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Softplus)
+_POOLS: dict[type[nn.Module], tuple[Callable[..., Any], Callable[..., Any]]] = {
+    nn.MaxPool1d: (F.max_pool1d, F.max_unpool1d),
+    nn.MaxPool2d: (F.max_pool2d, F.max_unpool2d),
+    nn.MaxPool3d: (F.max_pool3d, F.max_unpool3d),
+}
+_RULED = (*_ELEMENTWISE, nn.Softmax, *_POOLS)
+
+
+class _ModuleRule(torch.autograd.Function):
+    """``module(z)`` forward; backward: Captum's DeepLift rule for the module against its
+    reference input ``z_ref`` and output ``out_ref`` (recorded at the baseline)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        z: torch.Tensor,
+        out: torch.Tensor,
+        z_ref: torch.Tensor,
+        out_ref: torch.Tensor,
+        module: nn.Module,
+        eps: float,
+    ) -> torch.Tensor:
+        ctx.save_for_backward(z, out, z_ref, out_ref)
+        ctx.module, ctx.eps = module, eps
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        z, out, z_ref, out_ref = ctx.saved_tensors
+        module, eps = ctx.module, ctx.eps
+        with torch.enable_grad():
+            leaf = z.detach().requires_grad_(True)
+            (true_grad,) = torch.autograd.grad(module.forward(leaf), leaf, g)
+        d_in = z - z_ref
+        safe = torch.where(d_in.abs() < eps, torch.ones_like(d_in), d_in)
+        pools = _POOLS.get(type(module))
+        if pools is not None:
+            pool, unpool = pools
+            args = (module.kernel_size, module.stride, module.padding)
+            top = torch.max(out, out_ref)
+            _, at_x = pool(z, *args, module.dilation, module.ceil_mode, True)
+            _, at_ref = pool(z_ref, *args, module.dilation, module.ceil_mode, True)
+            size = list(z.shape)
+            moved = unpool(g * (top - out_ref), at_x, *args, size) + unpool(
+                g * (out - top), at_ref, *args, size
+            )
+            grad = torch.where(d_in.abs() < eps, true_grad, moved / safe)
+        else:
+            grad = torch.where(d_in.abs() < eps, true_grad, g * (out - out_ref) / safe)
+            if isinstance(module, nn.Softmax):
+                grad = grad - grad.sum() / grad.numel()
+        return grad, None, None, None, None, None
+
+
+@contextlib.contextmanager
+def _module_rules(model: Any, eps: float) -> Iterator[None]:
+    """Captum's DeepLift rules on Sigmoid, Tanh, ELU, LeakyReLU, Softplus, Softmax, MaxPool.
+
+    pathattr's :func:`~pathattr.methods.deeplift.deeplift` runs the model twice: at the
+    baseline without gradients, then at the input with gradients.  A forward hook on each such
+    module records its input and output in the first pass (one entry per call, so a module
+    used twice is handled) and swaps in :class:`_ModuleRule` in the second.
+    """
+    if not isinstance(model, nn.Module):
+        yield
+        return
+    refs: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    used: dict[int, int] = {}
+
+    def hook(module: nn.Module, inputs: tuple[Any, ...], out: Any) -> Any:
+        if not inputs or not isinstance(inputs[0], torch.Tensor):
+            return None
+        z = inputs[0]
+        if not isinstance(out, torch.Tensor):
+            return None
+        if not torch.is_grad_enabled():
+            refs.setdefault(id(module), []).append((z.detach().clone(), out.detach().clone()))
+            return None
+        i = used.get(id(module), 0)
+        recorded = refs.get(id(module), [])
+        if i >= len(recorded) or recorded[i][0].shape != z.shape:
+            raise RuntimeError(
+                f"model: {type(module).__name__} was called in a different order or shape at "
+                "the input than at the baseline; DeepLift needs a fixed sequence of calls"
+            )
+        used[id(module)] = i + 1
+        z_ref, out_ref = recorded[i]
+        return _ModuleRule.apply(z, out.detach(), z_ref, out_ref, module, eps)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _RULED)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 class DeepLift(Attribution):
@@ -58,8 +159,8 @@ class DeepLift(Attribution):
         self._multiply_by_inputs = multiply_by_inputs
 
     def satisfies_attribute_criteria(self, module: torch.nn.Module) -> bool:
-        """Whether DeepLift changes ``module``'s backward pass (here: ReLU modules)."""
-        return isinstance(module, torch.nn.ReLU)
+        """Whether DeepLift replaces ``module``'s backward pass (its supported nonlinearities)."""
+        return isinstance(module, (nn.ReLU, *_RULED))
 
     @captum_api
     def attribute(
@@ -77,7 +178,7 @@ class DeepLift(Attribution):
         bs = expand_baselines(baselines, xs)
         check_baselines(xs, bs)
         multiply = self._multiply_by_inputs and custom_attribution_func is None
-        with quiet():
+        with quiet(), _module_rules(self.forward_func, self.eps):
             res = deeplift(
                 self.forward_func, xs, baselines=bs, target=captum_target(target), eps=self.eps,
                 forward_args=forward_args(additional_forward_args), warn_tol=None,
