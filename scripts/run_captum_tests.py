@@ -93,12 +93,16 @@ def run(checkout: Path, baseline: bool, keep: Path | None) -> int:
         failed = sum(int(v) for v in re.findall(r"(\d+) (?:failed|error)", tail))
         total_pass += passed
         total_fail += failed
-        rows.append((name, passed, passed + failed))
+        broken = "error during collection" in proc.stdout.lower() or "errors during collection" in (
+            proc.stdout.lower()
+        )
+        rows.append((name, passed, passed + failed, broken))
         for line in proc.stdout.splitlines():
             if line.startswith(("FAILED", "ERROR")):
                 print(f"    {line}")
-    for name, passed, total in rows:
-        print(f"{name:48s} {passed:3d}/{total:3d} passed")
+    for name, passed, total, broken in rows:
+        note = "  (the file did not import: collection error)" if broken else ""
+        print(f"{name:48s} {passed:3d}/{total:3d} passed{note}")
     print(f"{'total':48s} {total_pass:3d}/{total_pass + total_fail:3d} passed")
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
