@@ -134,11 +134,21 @@ class DeepLift(Attribution):
     multipliers m; ``custom_attribution_func(m[, inputs[, baselines]])``: its result), and with
     ``return_convergence_delta`` the ``(N,)`` delta Σ attributions − (F(x) − F(x')).
 
-    Differences from Captum: the Rescale rule is applied to ReLUs (``nn.ReLU`` modules and
-    functional calls alike); other nonlinearities (Sigmoid, Tanh, ELU, Softmax, max-pooling)
-    back-propagate their plain gradient where Captum applies its Rescale / max-pool rules, so on
-    models with them the numbers differ and the delta is not ~0.  On Linear/Conv/ReLU networks
-    the numbers are Captum's.
+    ReLUs get pathattr's Rescale rule; ``nn.Sigmoid``, ``nn.Tanh``, ``nn.ELU``, ``nn.LeakyReLU``,
+    ``nn.Softplus`` (Rescale), ``nn.Softmax`` (Rescale minus the mean multiplier) and
+    ``nn.MaxPool1d/2d/3d`` (Captum's max-pool rule) get Captum's rules through forward hooks
+    around :func:`pathattr.deeplift` (:func:`_module_rules`).  Differences from Captum:
+
+    * the ReLU rule also applies to functional calls (``F.relu``, ``torch.relu``), Captum's only
+      to ``nn.ReLU`` modules;
+    * a module called several times in one forward is handled (Captum raises RuntimeError);
+    * adjacent hooked modules (``nn.ReLU`` feeding ``nn.MaxPool2d`` directly): Captum's ReLU
+      hook captures the gradient before the max-pool rule rewrites it, which drops that rule
+      and breaks summation-to-delta; here both rules chain and the delta stays ~0;
+    * where a max-pool input equals its baseline, each example falls back to its own gradient
+      (Captum's rule uses the first example's, ``grad_input[0]``, for all).
+
+    Elsewhere the numbers are Captum's within float rounding.
     """
 
     _delta = True

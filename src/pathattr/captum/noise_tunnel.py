@@ -45,6 +45,9 @@ class NoiseTunnel(Attribution):
     Random numbers: the noise is drawn per partition and per input with ``torch.normal`` on the
     default generator, baselines (``draw_baseline_from_distrib``) with ``np.random.choice``,
     in Captum's order, so a seeded run gives Captum's numbers.
+
+    Difference from Captum: ``compute_convergence_delta`` exists (Σ attributions − (F(x) −
+    F(x')) on the forward function); Captum's ``NoiseTunnel`` has none.
     """
 
     def __init__(self, attribution_method: Any) -> None:
