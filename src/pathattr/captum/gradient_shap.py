@@ -19,7 +19,7 @@ from pathattr.captum._common import (
     forward_args,
     quiet,
 )
-from pathattr.captum.noise_tunnel import NoiseTunnel
+from pathattr.captum.noise_tunnel import add_noise, expand_arguments
 from pathattr.engine.core import integrate
 from pathattr.engine.targets import make_selector
 from pathattr.paths.references import ReferencePath
@@ -85,8 +85,7 @@ class GradientShap(Attribution):
         xs = as_inputs(inputs)
         k = n_samples
         # Captum's order of random draws: baseline indices, then noise, then α
-        tunnel = NoiseTunnel(self)
-        expanded = tunnel._expand(
+        expanded = expand_arguments(
             k,
             {
                 "baselines": refs,
@@ -97,7 +96,7 @@ class GradientShap(Attribution):
             draw=True,
         )
         with torch.no_grad():
-            noisy = tuple(x.detach() for x in tunnel._add_noise(k, xs, stdevs))
+            noisy = add_noise(k, xs, stdevs, requires_grad=False)
         drawn = tuple(
             b.to(device=x.device, dtype=x.dtype).expand_as(x)
             if isinstance(b, torch.Tensor)

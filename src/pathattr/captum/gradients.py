@@ -1,7 +1,8 @@
 """Captum's single-gradient classes on pathattr's methods.
 
 ``Saliency``, ``InputXGradient``, ``GuidedBackprop`` and ``Deconvolution`` each take one
-gradient evaluation per example (one model call for the batch, as Captum) through
+forward-backward pass over the batch (as Captum), plus the forward pass at the baselines that
+pathattr's methods report ``F(x')`` from, through
 :func:`pathattr.saliency`, :func:`pathattr.input_x_gradient`, :func:`pathattr.guided_backprop`
 and :func:`pathattr.deconvnet`.  None has a convergence delta.
 """

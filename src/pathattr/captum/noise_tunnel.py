@@ -26,6 +26,79 @@ def _repeat_rows(t: Any, n: int) -> Any:
     return t
 
 
+def add_noise(
+    k: int,
+    xs: tuple[torch.Tensor, ...],
+    stdevs: float | tuple[float, ...],
+    requires_grad: bool,
+) -> tuple[torch.Tensor, ...]:
+    """``k`` noisy copies of every row (rows repeated in place), drawn as Captum draws."""
+    if isinstance(stdevs, tuple):
+        assert len(stdevs) == len(xs), (
+            f"The number of input tensors in {len(xs)} must be equal to the number of "
+            f"stdevs values {len(stdevs)}"
+        )
+        sds = stdevs
+    else:
+        assert isinstance(stdevs, float), f"stdevs must be type float. Given: {type(stdevs)}"
+        sds = (stdevs,) * len(xs)
+    out = []
+    for x, sd in zip(xs, sds):
+        shape = (x.shape[0] * k,) + tuple(x.shape[1:])
+        noise = torch.normal(0, torch.tensor(sd, device=x.device).repeat(shape))
+        noisy = x.repeat_interleave(k, dim=0) + noise
+        out.append(noisy.requires_grad_() if requires_grad else noisy)
+    return tuple(out)
+
+
+def expand_arguments(
+    k: int, kwargs: dict[str, Any], xs: tuple[torch.Tensor, ...], draw: bool
+) -> dict[str, Any]:
+    """Per-example arguments repeated ``k`` times per example (Captum's expansion)."""
+    n = xs[0].shape[0]
+    fargs = kwargs.get("additional_forward_args")
+    if fargs is not None:
+        fargs = fargs if isinstance(fargs, tuple) else (fargs,)
+        kwargs["additional_forward_args"] = tuple(_repeat_rows(a, k) for a in fargs)
+    if "target" in kwargs:
+        t = kwargs["target"]
+        if isinstance(t, list):
+            kwargs["target"] = [v for v in t for _ in range(k)]
+        elif isinstance(t, torch.Tensor) and t.numel() > 1:
+            kwargs["target"] = t.repeat_interleave(k, dim=0)
+    if "baselines" in kwargs:
+        bs = kwargs["baselines"]
+        if bs is None:
+            bs = (0,) * len(xs)
+        bs = bs if isinstance(bs, tuple) else (bs,)
+        assert len(bs) == len(xs), (
+            f"Input and baseline must have the same dimensions, {len(bs)} baselines for "
+            f"{len(xs)} inputs"
+        )
+        if draw:
+            bs = tuple(
+                b[np.random.choice(b.shape[0], k * n).tolist()]
+                if isinstance(b, torch.Tensor)
+                else b
+                for b in bs
+            )
+        else:
+            bs = tuple(
+                b.repeat_interleave(k, dim=0)
+                if isinstance(b, torch.Tensor) and b.dim() > 0 and b.shape[0] == x.shape[0] > 1
+                else b
+                for x, b in zip(xs, bs)
+            )
+        kwargs["baselines"] = bs
+    mask = kwargs.get("feature_mask")
+    if mask is not None:
+        masks = mask if isinstance(mask, tuple) else (mask,)
+        kwargs["feature_mask"] = tuple(
+            m.repeat_interleave(k, dim=0) if m.size(0) > 1 else m for m in masks
+        )
+    return kwargs
+
+
 class NoiseTunnel(Attribution):
     """Captum's ``NoiseTunnel``: an attribution averaged over Gaussian-noised copies of inputs.
 
@@ -104,8 +177,8 @@ class NoiseTunnel(Attribution):
             for i, k in enumerate(plan):
                 if i == 0 or k != plan[0]:
                     # like Captum: expanded once for the full partitions, again for the rest
-                    expanded = self._expand(k, dict(kwargs), xs, draw_baseline_from_distrib)
-                noisy = self._add_noise(k, xs, stdevs)
+                    expanded = expand_arguments(k, dict(kwargs), xs, draw_baseline_from_distrib)
+                noisy = add_noise(k, xs, stdevs, self.is_gradient_method)
                 attrs, attrs_tuple, delta = self._partial(noisy, expanded, was_tuple, return_delta)
                 if not sums:
                     sums = [None] * len(attrs)
@@ -131,75 +204,6 @@ class NoiseTunnel(Attribution):
                 torch.cat(deltas, dim=0) if self.is_delta_supported and return_delta else None
             )
         return format_output(attrs_tuple, out, delta_all, self.is_delta_supported and return_delta)
-
-    def _add_noise(
-        self, k: int, xs: tuple[torch.Tensor, ...], stdevs: float | tuple[float, ...]
-    ) -> tuple[torch.Tensor, ...]:
-        """``k`` noisy copies of every row (rows repeated in place), drawn as Captum draws."""
-        if isinstance(stdevs, tuple):
-            assert len(stdevs) == len(xs), (
-                f"The number of input tensors in {len(xs)} must be equal to the number of "
-                f"stdevs values {len(stdevs)}"
-            )
-            sds = stdevs
-        else:
-            assert isinstance(stdevs, float), f"stdevs must be type float. Given: {type(stdevs)}"
-            sds = (stdevs,) * len(xs)
-        out = []
-        for x, sd in zip(xs, sds):
-            shape = (x.shape[0] * k,) + tuple(x.shape[1:])
-            noise = torch.normal(0, torch.tensor(sd, device=x.device).repeat(shape))
-            noisy = x.repeat_interleave(k, dim=0) + noise
-            out.append(noisy.requires_grad_() if self.is_gradient_method else noisy)
-        return tuple(out)
-
-    @staticmethod
-    def _expand(
-        k: int, kwargs: dict[str, Any], xs: tuple[torch.Tensor, ...], draw: bool
-    ) -> dict[str, Any]:
-        """Per-example arguments repeated ``k`` times per example (Captum's expansion)."""
-        n = xs[0].shape[0]
-        fargs = kwargs.get("additional_forward_args")
-        if fargs is not None:
-            fargs = fargs if isinstance(fargs, tuple) else (fargs,)
-            kwargs["additional_forward_args"] = tuple(_repeat_rows(a, k) for a in fargs)
-        if "target" in kwargs:
-            t = kwargs["target"]
-            if isinstance(t, list):
-                kwargs["target"] = [v for v in t for _ in range(k)]
-            elif isinstance(t, torch.Tensor) and t.numel() > 1:
-                kwargs["target"] = t.repeat_interleave(k, dim=0)
-        if "baselines" in kwargs:
-            bs = kwargs["baselines"]
-            if bs is None:
-                bs = (0,) * len(xs)
-            bs = bs if isinstance(bs, tuple) else (bs,)
-            assert len(bs) == len(xs), (
-                f"Input and baseline must have the same dimensions, {len(bs)} baselines for "
-                f"{len(xs)} inputs"
-            )
-            if draw:
-                bs = tuple(
-                    b[np.random.choice(b.shape[0], k * n).tolist()]
-                    if isinstance(b, torch.Tensor)
-                    else b
-                    for b in bs
-                )
-            else:
-                bs = tuple(
-                    b.repeat_interleave(k, dim=0)
-                    if isinstance(b, torch.Tensor) and b.dim() > 0 and b.shape[0] == x.shape[0] > 1
-                    else b
-                    for x, b in zip(xs, bs)
-                )
-            kwargs["baselines"] = bs
-        mask = kwargs.get("feature_mask")
-        if mask is not None:
-            masks = mask if isinstance(mask, tuple) else (mask,)
-            kwargs["feature_mask"] = tuple(
-                m.repeat_interleave(k, dim=0) if m.size(0) > 1 else m for m in masks
-            )
-        return kwargs
 
     def _partial(
         self,
