@@ -46,11 +46,6 @@ def quiet() -> Iterator[None]:
         yield
 
 
-def is_tuple(inputs: Any) -> bool:
-    """Captum's ``_is_tuple``: a tuple of inputs gives a tuple of attributions."""
-    return isinstance(inputs, tuple)
-
-
 def as_inputs(inputs: Inputs) -> tuple[torch.Tensor, ...]:
     """Inputs as a tuple of tensors (Captum's ``_format_tensor_into_tuples``)."""
     if isinstance(inputs, torch.Tensor):
