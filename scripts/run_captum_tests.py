@@ -36,6 +36,7 @@ FILES: dict[str, tuple[str, ...]] = {
     "test_deeplift_basic.py": ("DeepLift",),
     "test_deeplift_classification.py": ("DeepLift",),
     "test_gradient_shap.py": ("GradientShap",),
+    "layer/test_layer_integrated_gradients.py": ("LayerIntegratedGradients",),
 }
 
 _IMPORT = re.compile(r"^from captum\.attr[\w.]* import (?P<names>\([^)]*\)|[^\n]*)", re.M)
@@ -80,7 +81,7 @@ def run(checkout: Path, baseline: bool, keep: Path | None) -> int:
     rows = []
     for name, classes in FILES.items():
         text = (src / name).read_text()
-        dest = work / name
+        dest = work / Path(name).name
         dest.write_text(text if baseline else rewrite(text, classes))
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
         proc = subprocess.run(

@@ -68,10 +68,11 @@ def make(name: str, model: Any, **kw: Any) -> tuple[Any, Any]:
 def test_members_match_captum(name: str) -> None:
     model = convnet()
     inner = (pc.Saliency(model), ca.Saliency(model))
+    layer_kw = {"layer": next(iter(model.children()))} if name.startswith("Layer") else {}
     ours, ref = (
         (pc.NoiseTunnel(inner[0]), ca.NoiseTunnel(inner[1]))
         if name == "NoiseTunnel"
-        else make(name, model)
+        else make(name, model, **layer_kw)
     )
     public = {m for m in dir(ref) if not m.startswith("_")}
     missing = public - set(dir(ours))

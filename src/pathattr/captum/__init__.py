@@ -15,6 +15,7 @@ from pathattr.captum.deep_lift import DeepLift
 from pathattr.captum.gradient_shap import GradientShap
 from pathattr.captum.gradients import Deconvolution, GuidedBackprop, InputXGradient, Saliency
 from pathattr.captum.integrated_gradients import IntegratedGradients
+from pathattr.captum.layer_integrated_gradients import LayerIntegratedGradients
 from pathattr.captum.noise_tunnel import NoiseTunnel
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "GuidedBackprop",
     "InputXGradient",
     "IntegratedGradients",
+    "LayerIntegratedGradients",
     "NoiseTunnel",
     "Saliency",
 ]
