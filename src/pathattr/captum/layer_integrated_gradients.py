@@ -20,6 +20,7 @@ from pathattr.captum._common import (
     full_baselines,
     quiet,
 )
+from pathattr.captum.integrated_gradients import IntegratedGradients
 from pathattr.methods.layer_integrated_gradients import layer_integrated_gradients
 
 
@@ -58,6 +59,20 @@ class LayerIntegratedGradients(Attribution):
         self.layer = layer
         self.device_ids = device_ids
         self._multiply_by_inputs = multiply_by_inputs
+        #: the input-space IG object Captum keeps alongside (for code that reads ``lig.ig``)
+        self.ig = IntegratedGradients(forward_func, multiply_by_inputs)
+
+    @staticmethod
+    def interpolate(
+        layer_attribution: torch.Tensor,
+        interpolate_dims: int | tuple[int, ...],
+        interpolate_mode: str = "nearest",
+    ) -> torch.Tensor:
+        """Upsample layer attributions to ``interpolate_dims`` (Captum's helper, e.g. to the
+        input's height and width for a conv layer)."""
+        return torch.nn.functional.interpolate(
+            layer_attribution, interpolate_dims, mode=interpolate_mode
+        )
 
     @captum_api
     def attribute(
