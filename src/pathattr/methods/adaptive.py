@@ -429,16 +429,14 @@ class _State:
         block = 2 * max(1, _PANEL_BLOCK_BYTES // (10 * 8 * max(1, self.total.shape[1])))
         for start in range(0, len(fresh_idx), block):
             idx = fresh_idx[start : start + block]
-            v = _panel_values(panels.take(idx), store, diff)
+            v = _panel_values(panels.take(idx), store, diff, self.eps)
             ex = torch.from_numpy(panels.example[idx]).to(self.total.device)
             self.total.index_add_(0, ex, v.increment)
             panels.feat[idx] = v.error.norm(dim=1).cpu().numpy()
             panels.resid[idx] = v.resid.cpu().numpy()
             panels.kink[idx] = v.kink.cpu().numpy()
-            absolute = v.absolute.cpu().numpy()
-            ends = np.abs(store.outputs[panels.rows[idx][:, [0, 4]]]).sum(1)
-            panels.noise_a[idx] = _NOISE_EPS * self.eps * v.absolute_l2.cpu().numpy()
-            panels.noise_r[idx] = _NOISE_EPS * self.eps * (absolute + ends)
+            panels.noise_a[idx] = v.noise_a.cpu().numpy()
+            panels.noise_r[idx] = v.noise_r.cpu().numpy()
             left = np.flatnonzero(panels.side[idx] == 1)  # its sibling right after it
             if len(left):
                 change = (v.increment[left] + v.increment[left + 1]).norm(dim=1).cpu().numpy()
@@ -461,12 +459,15 @@ class _Values(NamedTuple):
     error: torch.Tensor  # (P, F): (B − S2) ⊙ (x − x')
     resid: torch.Tensor  # (P,): Σ B_p − (F(b) − F(a))
     kink: torch.Tensor  # (P,): single-jump estimate of ‖Boole's error‖₂
-    absolute: torch.Tensor  # (P,): ‖∫_p |∇F ⊙ (x − x')|‖₁ (Boole), the rounding scale
-    absolute_l2: torch.Tensor  # (P,): the same in L2
+    noise_a: torch.Tensor  # (P,): rounding floor of ‖error‖₂
+    noise_r: torch.Tensor  # (P,): rounding floor of |resid|
 
 
-def _panel_values(panels: _Panels, store: _Store, diff: torch.Tensor) -> _Values:
-    """Increments, error signals and rounding scales of panels (see :class:`_Values`).
+def _panel_values(panels: _Panels, store: _Store, diff: torch.Tensor, eps: float) -> _Values:
+    """Increments, error signals and rounding floors of panels (see :class:`_Values`).
+
+    The floors are ``_NOISE_EPS`` · ``eps`` times the panel's ∫ |∇F ⊙ (x − x')| dα (in L2 for
+    the per-feature signals; in L1 plus |F(a)| + |F(b)| for the residual).
 
     The kink estimate: if the integrand jumps once on the panel, by J = ∇F(b) − ∇F(a), Boole's
     error is J ⊙ (x − x') · e with the same scalar e for every feature, and the exact residual
@@ -487,12 +488,20 @@ def _panel_values(panels: _Panels, store: _Store, diff: torch.Tensor) -> _Values
     outputs = store.outputs
     rise = torch.from_numpy(outputs[panels.rows[:, 4]] - outputs[panels.rows[:, 0]]).to(g)
     resid = vals[:, 0].sum(1) - rise
-    jump = (g[:, 4] - g[:, 0]) * d  # (P, F)
-    fraction = torch.minimum(resid.abs() / jump.sum(1).abs().clamp_min(1e-300), _KINK_MAX * 4.0 * h)
-    kink = jump.norm(dim=1) * fraction
     boole = _RULES[0, 0].to(g)
     absolute = torch.einsum("j,pjf->pf", boole, g.abs()) * (d.abs() * h[:, None])
-    return _Values(vals[:, 2], vals[:, 1], resid, kink, absolute.sum(1), absolute.norm(dim=1))
+    ends = torch.from_numpy(np.abs(outputs[panels.rows[:, [0, 4]]]).sum(1)).to(g)
+    noise_a = _NOISE_EPS * eps * absolute.norm(dim=1)
+    noise_r = _NOISE_EPS * eps * (absolute.sum(1) + ends)
+    jump = (g[:, 4] - g[:, 0]) * d  # (P, F)
+    # a residual at rounding level says nothing about e (F can be constant along the path
+    # while its gradient is not: then Σ J ⊙ (x − x') is rounding too)
+    fraction = torch.minimum(
+        (resid.abs() - noise_r).clamp_min(0.0) / jump.sum(1).abs().clamp_min(1e-300),
+        _KINK_MAX * 4.0 * h,
+    )
+    kink = jump.norm(dim=1) * fraction
+    return _Values(vals[:, 2], vals[:, 1], resid, kink, noise_a, noise_r)
 
 
 def _refine(
