@@ -217,7 +217,7 @@ def adaptive_integrated_gradients(
     # the number of evaluations is not known in advance: the bar counts finished examples
     bar = progress_bar(n, progress, desc="adaptive integrated gradients")
     state = _State(n, diff_flat.shape[1], device)
-    fresh = np.ones(len(panels), dtype=bool)
+    fresh = np.ones(n, dtype=bool)
     any_gradient = False
     rounds = 0
     try:
