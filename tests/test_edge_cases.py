@@ -95,6 +95,20 @@ def test_nan_is_reported_by_the_other_methods(name: str) -> None:
         METHODS[name](NaNModel(), torch.rand(2, 4, dtype=D))
 
 
+def test_auto_steps_stop_at_once_on_a_nan_path() -> None:
+    """No chasing NaN to max_steps: the example stops after its first panel, flagged."""
+
+    class NaNModel(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x * float("nan")).sum(1)
+
+    with pytest.warns(NonFiniteWarning):
+        res = pathattr.integrated_gradients(NaNModel(), torch.rand(2, 4, dtype=D), steps="auto")
+    assert res.evaluations.max() <= 9
+    assert res.extras["stop_reason"] == ["non_finite", "non_finite"]
+    assert not res.extras["converged"].any()
+
+
 def test_finite_results_raise_no_non_finite_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", NonFiniteWarning)

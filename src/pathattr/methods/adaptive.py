@@ -171,7 +171,8 @@ def adaptive_integrated_gradients(
         An :class:`~pathattr.result.Attribution` whose ``extras`` hold, per example,
         ``error_estimate`` (float tensor), ``converged`` (bool tensor: the estimate is
         <= ``tol``, after at least one split unless it is below ``tol``/1000),
-        ``stop_reason`` (list of ``"converged"``, ``"max_steps"``, ``"rounding_floor"``) and
+        ``stop_reason`` (list of ``"converged"``, ``"max_steps"``, ``"rounding_floor"``,
+        ``"non_finite"``) and
         ``alphas`` (the nodes used, a list of float64 arrays), plus ``rounds`` (batched engine
         calls).  A :class:`~pathattr.result.ConvergenceWarning` names the examples not
         converged, per reason.
@@ -310,6 +311,7 @@ def _warn_unconverged(state: _State, tol: float, max_steps: int) -> None:
         (FLOOR, f"stopped at the rounding floor of the model's dtype (eps {state.eps:.2g}) "
                 f"above tol={tol:g}: more nodes cannot resolve what rounding hides; raise tol "
                 "or evaluate in a wider dtype"),
+        (NON_FINITE, "stopped because the model's output or gradient is NaN or inf on the path"),
     ):  # fmt: skip
         bad = np.flatnonzero(state.reason == reason)
         if len(bad):
@@ -407,8 +409,13 @@ class _Panels:
 
 
 #: why an example stopped (``_State.reason``), and the names ``extras["stop_reason"]`` uses
-CONVERGED, MAX_STEPS, FLOOR = 0, 1, 2
-_REASONS = {CONVERGED: "converged", MAX_STEPS: "max_steps", FLOOR: "rounding_floor"}
+CONVERGED, MAX_STEPS, FLOOR, NON_FINITE = 0, 1, 2, 3
+_REASONS = {
+    CONVERGED: "converged",
+    MAX_STEPS: "max_steps",
+    FLOOR: "rounding_floor",
+    NON_FINITE: "non_finite",
+}
 
 
 class _State:
@@ -564,6 +571,12 @@ def _refine(
     state.done[hit] = state.converged[hit] = True
     state.reason[hit] = CONVERGED
     active &= ~hit
+    # a NaN or inf along the path: no number of nodes makes the estimate meaningful (the
+    # pipeline's NonFiniteWarning names what is not finite)
+    broken = active & ~np.isfinite(error)
+    state.done[broken] = True
+    state.reason[broken] = NON_FINITE
+    active &= ~broken
 
     budget = (max_steps - store.count) // _SPLIT_COST
     goal = np.maximum(error - tol, tiny)  # an unconfirmed example splits at least one panel
