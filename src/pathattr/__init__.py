@@ -29,9 +29,10 @@ _LAZY = {
     "one_at_a_time": "pathattr.methods.one_at_a_time",
     "shapley_shubik": "pathattr.methods.one_at_a_time",
     "BatchAttributor": "pathattr.engine.batch",
+    "run": "pathattr.engine.dataset",
 }
 _SUBMODULES = {"axioms", "priors", "metrics", "viz", "captum", "engine", "paths", "quadrature",
-               "methods", "baselines", "domains", "cli"}  # fmt: skip
+               "methods", "baselines", "domains", "cli", "store", "scale"}  # fmt: skip
 
 __all__ = [
     "Attribution",

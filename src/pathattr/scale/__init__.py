@@ -1,0 +1,1 @@
+"""Scale-out engines for dataset runs: Ray Data (:mod:`pathattr.scale.ray_engine`, ``pathattr[ray]``)."""
