@@ -40,7 +40,7 @@ def _tol(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (subcommands: ``demo``)."""
+    """The argument parser (subcommands: ``demo``, ``run``, ``summarize``)."""
     parser = argparse.ArgumentParser(
         prog="pathattr", description="Integrated Gradients and path attributions for PyTorch."
     )
@@ -95,7 +95,57 @@ def build_parser() -> argparse.ArgumentParser:
         help="attribute the softmax probability of the predicted class instead of its logit",
     )
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_run(sub)
+    summ = sub.add_parser(
+        "summarize",
+        help="aggregate a run's output: mean |attribution| per feature and class, error histogram",
+        description="Read the shards of OUT and write OUT/_summary/ (Parquet tables, report.md "
+        "and, for image maps, a PNG of the per-pixel mean).",
+    )
+    summ.add_argument("out", metavar="OUT", help="output directory of 'pathattr run'")
     return parser
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = sub.add_parser(
+        "run",
+        help="attribute a whole dataset into Parquet shards (resumable)",
+        description="Attribute every row of INPUT (an image folder, a .parquet/.csv table or a "
+        ".npy array) and write Parquet shards plus _manifest.json to --out. Rerunning the same "
+        "command after a crash computes only the missing shards.",
+    )
+    run.add_argument("input", metavar="INPUT", help="image folder, .parquet, .csv or .npy")
+    run.add_argument("--model", required=True,
+                     help="built-in name (efficientnet-lite0) or module:function")  # fmt: skip
+    run.add_argument("--out", required=True, help="output directory")
+    run.add_argument("--method", default="ig", choices=["ig", "eg", "smoothgrad"])
+    run.add_argument("--steps", type=_positive_int_or_auto, default=32,
+                     help="IG steps, or 'auto' (default 32)")  # fmt: skip
+    run.add_argument("--tol", type=_tol, default=0.05, help="error target of --steps auto")
+    run.add_argument("--samples", type=_positive_int, default=None,
+                     help="EG / SmoothGrad samples per row (default 64 / 16)")  # fmt: skip
+    run.add_argument("--references", default=None,
+                     help="EG references: .npy of model inputs (default: 64 rows)")  # fmt: skip
+    run.add_argument("--target", default="predicted",
+                     help="'predicted' (default), a class index, or a table column")  # fmt: skip
+    run.add_argument("--column", default=None, help="table column holding the inputs")
+    run.add_argument("--id-column", default=None, help="table column holding the row ids")
+    run.add_argument("--engine", default="local", choices=["local", "ray"])
+    run.add_argument("--shard-rows", type=_positive_int, default=1024, help="rows per shard")
+    run.add_argument("--batch-size", type=_positive_int, default=16,
+                     help="rows per attribution call (default 16)")  # fmt: skip
+    run.add_argument("--dtype", default="float32", choices=["float32", "float16"],
+                     help="attribution storage dtype (deltas stay float32)")  # fmt: skip
+    run.add_argument("--seed", type=int, default=0, help="base seed of EG / SmoothGrad")
+    run.add_argument("--threads", type=_positive_int, default=None,
+                     help="torch threads of the local engine (default: torch's)")  # fmt: skip
+    run.add_argument("--address", default=None, help="Ray cluster address (default: start one)")
+    run.add_argument("--actors", type=_positive_int, default=1, help="Ray actors (default 1)")
+    run.add_argument("--gpus-per-actor", type=float, default=None,
+                     help="GPUs per Ray actor (default: 1 when the cluster has GPUs)")  # fmt: skip
+    run.add_argument("--force", action="store_true",
+                     help="delete another run's output in --out and start over")  # fmt: skip
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "demo":
         return _demo(args)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "summarize":
+        return _summarize(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 
@@ -155,6 +209,50 @@ def _demo(args: argparse.Namespace) -> int:
                 + ("lower --tol" if args.steps == "auto" else "raise --steps or use --steps auto")
             )
     print(f"\nwrote {len(rows)} heatmaps, results.md and results.csv to {args.out}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathattr.engine.dataset import SpecMismatchError, run
+    from pathattr.engine.sources import InputError
+    from pathattr.store.shards import StoreError
+
+    opts: dict[str, object] = dict(
+        steps=args.steps, tol=args.tol, samples=args.samples, references=args.references,
+        target=args.target, column=args.column, id_column=args.id_column,
+        shard_rows=args.shard_rows, batch_size=args.batch_size, dtype=args.dtype, seed=args.seed,
+    )  # fmt: skip
+    if args.engine == "ray":
+        opts.update(address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        summary = run(
+            args.input, args.model, args.out, method=args.method, engine=args.engine,
+            force=args.force, progress=not args.no_progress, **opts,
+        )  # fmt: skip
+    except (InputError, SpecMismatchError, ValueError, TypeError) as e:
+        print(f"pathattr run: {e}", file=sys.stderr)
+        return 2
+    except (StoreError, ImportError) as e:
+        print(f"pathattr run: {e}", file=sys.stderr)
+        return 1
+    print(summary.text())
+    return 0
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    from pathattr.store.shards import StoreError
+    from pathattr.store.summary import summarize
+
+    try:
+        path = summarize(args.out)
+    except StoreError as e:
+        print(f"pathattr summarize: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
     return 0
 
 

@@ -67,7 +67,9 @@ def _builtin(name: str) -> tuple[torch.nn.Module, Callable[[Any], Any] | None, f
         from pathattr.domains import vision
 
         return vision.load_efficientnet_lite0(), _efficientnet_preprocess, -127.0 / 128.0
-    raise ValueError(f"model: expected a built-in name (efficientnet-lite0) or 'module:function', got {name!r}")
+    raise ValueError(
+        f"model: expected a built-in name (efficientnet-lite0) or 'module:function', got {name!r}"
+    )
 
 
 def load_model(spec: Any) -> tuple[torch.nn.Module, Callable[[Any], Any] | None, float | None]:
@@ -96,7 +98,9 @@ def load_model(spec: Any) -> tuple[torch.nn.Module, Callable[[Any], Any] | None,
     preprocess = None
     if isinstance(spec, tuple):
         if len(spec) != 2:
-            raise ValueError(f"model: expected a model or (model, preprocess), got a {len(spec)}-tuple")
+            raise ValueError(
+                f"model: expected a model or (model, preprocess), got a {len(spec)}-tuple"
+            )
         spec, preprocess = spec
     if not isinstance(spec, torch.nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(spec).__name__}")
@@ -153,7 +157,9 @@ class DatasetAttributor:
     def inputs(self, items: list[Any]) -> np.ndarray:
         """Stack raw rows into the model's input array (applying ``preprocess``)."""
         rows = [self.preprocess(i) if self.preprocess is not None else i for i in items]
-        rows = [r.detach().cpu().numpy() if isinstance(r, torch.Tensor) else np.asarray(r) for r in rows]
+        rows = [
+            r.detach().cpu().numpy() if isinstance(r, torch.Tensor) else np.asarray(r) for r in rows
+        ]
         x = np.stack(rows)
         if x.dtype.kind in "iub":
             x = x.astype(np.float32)
@@ -295,14 +301,16 @@ def plan(
     batch_size = _positive(batch_size, "batch_size")
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype: expected 'float32' or 'float16', got {dtype!r}")
-    if not (steps == "auto" or (isinstance(steps, int) and not isinstance(steps, bool) and steps > 0)):
+    if not (
+        steps == "auto" or (isinstance(steps, int) and not isinstance(steps, bool) and steps > 0)
+    ):
         raise ValueError(f"steps: expected a positive integer or 'auto', got {steps!r}")
-    tcol = None
+    tcol: str | None = None
     if isinstance(target, str) and target != "predicted":
         try:
             target = int(target)
         except ValueError:
-            tcol = target
+            tcol = str(target)
     source = open_source(input, column=column, id_column=id_column, target_column=tcol)
     net, preprocess, baseline = load_model(model)
     att = DatasetAttributor(net, name, {}, preprocess, "column" if tcol else target, baseline,
@@ -315,13 +323,17 @@ def plan(
     elif name == "expected_gradients":
         options = {"samples": samples or 64, "warn_tol": None}
         if references is None:  # evenly spaced rows of the input itself
-            idx = np.unique(np.linspace(0, len(source) - 1, min(reference_rows, len(source))).astype(int))
+            idx = np.unique(
+                np.linspace(0, len(source) - 1, min(reference_rows, len(source))).astype(int)
+            )
             refs = att.inputs([source.load(int(i), int(i) + 1)[0] for i in idx])
         elif isinstance(references, (str, Path)):
             try:
                 refs = np.load(references, allow_pickle=False)
             except (OSError, ValueError) as e:
-                raise InputError(f"references: expected a readable .npy file, got {str(references)!r} ({e})") from e
+                raise InputError(
+                    f"references: expected a readable .npy file, got {str(references)!r} ({e})"
+                ) from e
         else:
             refs = np.asarray(references)
         options["references"] = torch.as_tensor(np.asarray(refs, dtype=np.float32))
@@ -365,7 +377,9 @@ def prepare_out(p: Plan, force: bool = False) -> tuple[st.Manifest, set[int]]:
     old = st.Manifest.read(out)
     if old is not None and (old["spec"] != p.spec or old["model_hash"] != p.model_hash):
         if not force:
-            diff = sorted(k for k in set(old["spec"]) | set(p.spec) if old["spec"].get(k) != p.spec.get(k))
+            diff = sorted(
+                k for k in set(old["spec"]) | set(p.spec) if old["spec"].get(k) != p.spec.get(k)
+            )
             if old["model_hash"] != p.model_hash:
                 diff.append("model weights")
             raise SpecMismatchError(
@@ -380,7 +394,8 @@ def prepare_out(p: Plan, force: bool = False) -> tuple[st.Manifest, set[int]]:
             if not force:
                 raise SpecMismatchError(
                     f"out: expected an empty directory or a pathattr run's output, got "
-                    f"{str(out)!r} with {len(others)} other entries ({', '.join(sorted(others)[:3])}"
+                    f"{str(out)!r} with {len(others)} other entries "
+                    f"({', '.join(sorted(others)[:3])}"
                     f"{', ...' if len(others) > 3 else ''}); use --force to write there anyway"
                 )
             _clear(out)
@@ -409,7 +424,9 @@ def prepare_out(p: Plan, force: bool = False) -> tuple[st.Manifest, set[int]]:
 
 def _clear(out: Path) -> None:
     for q in out.iterdir():
-        if q.is_file() and (st.is_part_file(q.name) or q.name == st.MANIFEST or q.name.startswith(".tmp-")):
+        if q.is_file() and (
+            st.is_part_file(q.name) or q.name == st.MANIFEST or q.name.startswith(".tmp-")
+        ):
             q.unlink()
 
 
@@ -443,7 +460,9 @@ class _Writer(threading.Thread):
                 self.error = e
 
 
-def commit_shard(p: Plan, manifest: st.Manifest, cols: dict[str, Any], order: dict[str, int]) -> None:
+def commit_shard(
+    p: Plan, manifest: st.Manifest, cols: dict[str, Any], order: dict[str, int]
+) -> None:
     """Encode one shard's columns, write it atomically and record it in the manifest.
 
     Raises:
@@ -474,8 +493,10 @@ def _batches(p: Plan, todo: list[tuple[int, int, int]]) -> Iterator[Any]:
             for k, a, b in todo:
                 for s in range(a, b, p.batch_size):
                     e = min(s + p.batch_size, b)
-                    batch: dict[str, Any] = {"id": np.asarray(p.source.ids[s:e], dtype=object),
-                                             "inputs": p.attributor.inputs(p.source.load(s, e))}  # fmt: skip
+                    batch: dict[str, Any] = {
+                        "id": np.asarray(p.source.ids[s:e], dtype=object),
+                        "inputs": p.attributor.inputs(p.source.load(s, e)),
+                    }
                     t = p.source.targets(s, e)
                     if t is not None:
                         batch["target"] = t
@@ -541,9 +562,7 @@ def run_local(p: Plan, manifest: st.Manifest, done: set[int], progress: bool = T
     return rows
 
 
-def finish(
-    p: Plan, manifest: st.Manifest, rows: int, computed: int, seconds: float
-) -> RunSummary:
+def finish(p: Plan, manifest: st.Manifest, rows: int, computed: int, seconds: float) -> RunSummary:
     """Mark the manifest complete when every shard is there; summarise the output."""
     import pyarrow.parquet as pq
 
@@ -551,10 +570,16 @@ def finish(
     if len(manifest.shards) == n_shards:
         manifest.data["complete"] = True
         manifest.save()
-    rel = np.concatenate(
-        [pq.read_table(p.out / s["file"], columns=["relative_delta"]).column(0).to_numpy()
-         for s in manifest.shards]  # fmt: skip
-    ) if manifest.shards else np.zeros(0, np.float32)
+    rel = (
+        np.concatenate(
+            [
+                pq.read_table(p.out / s["file"], columns=["relative_delta"]).column(0).to_numpy()
+                for s in manifest.shards
+            ]  # fmt: skip
+        )
+        if manifest.shards
+        else np.zeros(0, np.float32)
+    )
     finite = rel[np.isfinite(rel)]
     return RunSummary(
         out=str(p.out), rows=int(sum(s["rows"] for s in manifest.shards)), rows_computed=rows,

@@ -1,4 +1,4 @@
-"""Dataset inputs for :func:`pathattr.run`: an image folder, a Parquet/CSV table or a ``.npy`` array.
+"""Dataset inputs of :func:`pathattr.run`: an image folder, a Parquet/CSV table, a ``.npy`` array.
 
 A :class:`Source` knows every row id up front (in a deterministic order) and loads any range of
 rows as raw items: decoded images (``(H, W, 3)`` uint8 arrays), table cells (texts, SMILES) or
@@ -125,13 +125,13 @@ def open_source(
         if arr.ndim < 1 or arr.shape[0] == 0:
             raise InputError(f"input: expected a non-empty array, got shape {arr.shape}")
         if column or target_column:
-            raise InputError(f"input: --column/--target COLUMN need a table, got the array {str(p)!r}")
+            raise InputError(
+                f"input: --column/--target COLUMN need a table, got the array {str(p)!r}"
+            )
         return Source(str(p), "npy", _row_ids(arr.shape[0]), arr)
     if suffix in (".parquet", ".csv"):
         return _open_table(p, column, id_column, target_column)
-    raise InputError(
-        f"input: expected an image folder, .parquet, .csv or .npy, got {str(p)!r}"
-    )
+    raise InputError(f"input: expected an image folder, .parquet, .csv or .npy, got {str(p)!r}")
 
 
 def _open_table(
@@ -152,7 +152,9 @@ def _open_table(
 
     def need(col: str, arg: str) -> None:
         if col not in names:
-            raise InputError(f"{arg}: expected a column of {str(p)!r} ({', '.join(names)}), got {col!r}")
+            raise InputError(
+                f"{arg}: expected a column of {str(p)!r} ({', '.join(names)}), got {col!r}"
+            )
 
     if id_column is not None:
         need(id_column, "id_column")
@@ -166,7 +168,7 @@ def _open_table(
     targets = None
     if target_column is not None:
         need(target_column, "target")
-        targets = np.asarray(table.column(target_column).to_numpy(), dtype=np.int64)
+        targets = np.array(table.column(target_column).to_numpy(), dtype=np.int64)
     if column is not None:
         need(column, "column")
         items: Any = table.column(column).to_pylist()

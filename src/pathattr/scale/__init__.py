@@ -1,1 +1,4 @@
-"""Scale-out engines for dataset runs: Ray Data (:mod:`pathattr.scale.ray_engine`, ``pathattr[ray]``)."""
+"""Scale-out engines for dataset runs: Ray Data (:mod:`pathattr.scale.ray_engine`).
+
+Needs the ``pathattr[ray]`` extra.
+"""

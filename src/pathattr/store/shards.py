@@ -291,7 +291,9 @@ def read_output(out: str | Path, columns: Sequence[str] | None = None) -> Any:
     path = Path(out)
     data = Manifest.read(path)
     if data is None:
-        raise StoreError(f"out: expected a pathattr output directory with {MANIFEST}, got {str(path)!r}")
+        raise StoreError(
+            f"out: expected a pathattr output directory with {MANIFEST}, got {str(path)!r}"
+        )
     tables = [pq.read_table(path / s["file"], columns=columns) for s in data["shards"]]
     if not tables:
         raise StoreError(f"out: {str(path)!r} has no committed shards yet")
