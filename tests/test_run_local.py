@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
-
-pa = pytest.importorskip("pyarrow", reason="pathattr[data] extra (pyarrow) is needed")
-import pyarrow.parquet as pq  # noqa: E402
 
 import pathattr  # noqa: E402
 from pathattr.engine.batch import BatchAttributor  # noqa: E402
@@ -112,7 +111,8 @@ def test_format_readable_without_pathattr(reference):
 
 
 def test_duckdb_reads_output(reference):
-    duckdb = pytest.importorskip("duckdb", reason="duckdb is a dev pin")
+    import duckdb
+
     n, u = duckdb.sql(
         f"select count(*), count(distinct id) from '{reference}/*.parquet'"
     ).fetchall()[0]
