@@ -483,6 +483,24 @@ def commit_shard(
         ) from e
 
 
+def load_batch(p: Plan, start: int, stop: int) -> dict[str, Any]:
+    """The batch of rows ``[start, stop)``: ``id``, preprocessed ``inputs`` and ``target``."""
+    batch: dict[str, Any] = {
+        "id": np.asarray(p.source.ids[start:stop], dtype=object),
+        "inputs": p.attributor.inputs(p.source.load(start, stop)),
+    }
+    t = p.source.targets(start, stop)
+    if t is not None:
+        batch["target"] = t
+    return batch
+
+
+def batch_ranges(p: Plan, todo: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """``(shard, start, stop)`` of every batch of the shards ``todo`` (batches never straddle
+    shards, so a shard's values do not depend on which shards are left)."""
+    return [(k, s, min(s + p.batch_size, b)) for k, a, b in todo for s in range(a, b, p.batch_size)]
+
+
 def _batches(p: Plan, todo: list[tuple[int, int, int]]) -> Iterator[Any]:
     """(shard, start, stop, batch) in order, loaded one batch ahead in a thread."""
     q: queue.Queue[Any] = queue.Queue(maxsize=2)
@@ -490,24 +508,16 @@ def _batches(p: Plan, todo: list[tuple[int, int, int]]) -> Iterator[Any]:
 
     def load() -> None:
         try:
-            for k, a, b in todo:
-                for s in range(a, b, p.batch_size):
-                    e = min(s + p.batch_size, b)
-                    batch: dict[str, Any] = {
-                        "id": np.asarray(p.source.ids[s:e], dtype=object),
-                        "inputs": p.attributor.inputs(p.source.load(s, e)),
-                    }
-                    t = p.source.targets(s, e)
-                    if t is not None:
-                        batch["target"] = t
-                    while not stop_flag.is_set():
-                        try:
-                            q.put((k, s, e, batch), timeout=0.1)
-                            break
-                        except queue.Full:
-                            pass
-                    if stop_flag.is_set():
-                        return
+            for k, s, e in batch_ranges(p, todo):
+                batch = load_batch(p, s, e)
+                while not stop_flag.is_set():
+                    try:
+                        q.put((k, s, e, batch), timeout=0.1)
+                        break
+                    except queue.Full:
+                        pass
+                if stop_flag.is_set():
+                    return
             q.put(_END)
         except BaseException as e:
             q.put(e)

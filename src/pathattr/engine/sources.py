@@ -42,6 +42,19 @@ class Source:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a memory-mapped .npy is reopened by path where it is unpickled (a Ray worker), not
+        # copied into the pickle
+        state = dict(self.__dict__)
+        if self.kind == "npy":
+            state["_items"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.kind == "npy":
+            self._items = np.load(self.path, mmap_mode="r", allow_pickle=False)
+
     @property
     def has_targets(self) -> bool:
         """Whether a target column was read."""

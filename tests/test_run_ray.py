@@ -1,0 +1,105 @@
+"""The Ray Data engine on a local cluster (num_cpus=2): equal output, worker crash, driver kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray  # the ray extra is part of the test command (scripts/test.sh)
+
+import pathattr
+from pathattr.store import MANIFEST, attributions_array, read_output
+
+HERE = Path(__file__).parent
+SRC = HERE.parent / "src"
+sys.path.insert(0, str(HERE))
+from dataset_models import CrashOnce, tiny_cnn  # noqa: E402
+
+pytestmark = pytest.mark.ray
+MODEL = "dataset_models:tiny_cnn"
+OPTS = dict(steps=16, shard_rows=40, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={
+            "env_vars": {"PYTHONPATH": f"{SRC}{os.pathsep}{HERE}", "OMP_NUM_THREADS": "1"}
+        },
+    )
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rdata")
+    np.save(d / "x.npy", np.random.default_rng(2).normal(size=(200, 3, 8, 8)).astype(np.float32))
+    local = d / "local"
+    pathattr.run(d / "x.npy", MODEL, local, **OPTS)
+    return d / "x.npy", local
+
+
+def _same(a: Path, b: Path) -> None:
+    ta, tb = read_output(a), read_output(b)
+    assert ta.column("id").to_pylist() == tb.column("id").to_pylist()
+    assert len(set(ta.column("id").to_pylist())) == ta.num_rows
+    assert np.array_equal(attributions_array(ta), attributions_array(tb))
+    for c in (
+        "target",
+        "prediction",
+        "f_x",
+        "f_baseline",
+        "delta",
+        "relative_delta",
+        "evaluations",
+    ):
+        assert np.array_equal(ta.column(c).to_numpy(), tb.column(c).to_numpy()), c
+
+
+def test_ray_equals_local_and_resumes_after_driver_kill(cluster, data, tmp_path):
+    x, local = data
+    out = tmp_path / "ray"
+    # a driver process on the same cluster, SIGKILLed once its first shard is committed
+    code = (
+        "import pathattr\n"
+        f"pathattr.run({str(x)!r}, {MODEL!r}, {str(out)!r}, engine='ray', address={cluster!r}, "
+        f"**{OPTS!r})\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{HERE}", "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 90
+    while time.time() < deadline and p.poll() is None:
+        m = out / MANIFEST
+        if m.exists() and json.loads(m.read_text())["shards"]:
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert p.returncode == -signal.SIGKILL, "the driver finished before it could be killed"
+    committed = len(json.loads((out / MANIFEST).read_text())["shards"])
+    assert 1 <= committed < 5
+    s = pathattr.run(x, MODEL, out, engine="ray", **OPTS)
+    assert s.rows == 200 and s.rows_computed == 200 - 40 * committed
+    _same(out, local)
+
+
+def test_ray_worker_killed_is_retried(cluster, data, tmp_path):
+    x, _ = data
+    marker = tmp_path / "crashed"
+    model = CrashOnce(tiny_cnn(), str(marker))
+    s = pathattr.run(x, model, tmp_path / "ray", engine="ray", **OPTS)
+    assert marker.exists() and int(marker.read_text()) != os.getpid()  # an actor died
+    assert s.rows == 200
+    pathattr.run(x, model, tmp_path / "local", **OPTS)  # marker exists: no crash here
+    _same(tmp_path / "ray", tmp_path / "local")
