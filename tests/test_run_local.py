@@ -134,8 +134,8 @@ def test_float16_storage_keeps_float32_delta(data, reference, tmp_path):
 
 def test_rerun_is_noop_and_finished_shards_untouched(reference):
     before = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in reference.glob("part-*")}
-    s = pathattr.run(reference.parent / ".." / "x.npy" if False else _input_of(reference), MODEL,
-                     reference, steps=24, shard_rows=50, batch_size=16)  # fmt: skip
+    inp = _input_of(reference)
+    s = pathattr.run(inp, MODEL, reference, steps=24, shard_rows=50, batch_size=16)
     assert s.rows_computed == 0 and s.rows == 520
     after = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in reference.glob("part-*")}
     assert before == after
@@ -394,3 +394,29 @@ def test_cli_run_and_refusal(data, tmp_path, capsys, monkeypatch):
     assert "different spec" in capsys.readouterr().err
     assert main(["run", str(tmp_path / "nope"), "--model", MODEL, "--out", out]) == 2
     assert "input: expected an existing file" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ summarize
+def test_summarize_means_per_class(reference, capsys):
+    from pathattr.cli.main import main
+
+    assert main(["summarize", str(reference)]) == 0
+    assert "report.md" in capsys.readouterr().out
+    s = reference / "_summary"
+    m = pq.read_table(s / "mean_abs.parquet")
+    a = np.abs(attributions_array(_table(reference)).astype(np.float64))
+    tg = _table(reference).column("target").to_numpy()
+    classes = m.column("class").to_pylist()
+    means = m.column("mean_abs").combine_chunks().to_numpy_ndarray()
+    assert classes[0] == -1 and np.allclose(means[0], a.mean(0), rtol=1e-5)
+    for c, mean in zip(classes[1:], means[1:]):
+        assert np.allclose(mean, a[tg == c].mean(0), rtol=1e-5)
+    assert m.column("rows").to_pylist()[0] == 520
+    report = (s / "report.md").read_text()
+    rel = _table(reference).column("relative_delta").to_numpy()
+    assert f"rows over 5%: {int((rel > 0.05).sum())}" in report
+    assert (s / "mean_abs.png").exists() and "mean_abs.png" in report
+    assert pq.read_table(s / "completeness.parquet").num_rows == 520
+    # the summary folder does not disturb readers of the shards or a rerun
+    assert pq.read_table(reference).num_rows == 520
+    assert main(["summarize", str(reference / "nope")]) == 2
