@@ -420,3 +420,15 @@ def test_summarize_means_per_class(reference, capsys):
     # the summary folder does not disturb readers of the shards or a rerun
     assert pq.read_table(reference).num_rows == 520
     assert main(["summarize", str(reference / "nope")]) == 2
+
+
+def test_model_hash_covers_buffers_and_weights():
+    from pathattr.engine.dataset import model_hash
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).eval()
+    h = model_hash(m)  # BatchNorm's 0-dim num_batches_tracked buffer included
+    assert h == model_hash(m)
+    with torch.no_grad():
+        m[0].weight[0, 0, 0, 0] += 1e-6
+    assert model_hash(m) != h
