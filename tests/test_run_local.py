@@ -432,3 +432,48 @@ def test_model_hash_covers_buffers_and_weights():
     with torch.no_grad():
         m[0].weight[0, 0, 0, 0] += 1e-6
     assert model_hash(m) != h
+
+
+def test_builtin_efficientnet_on_image_folder(tmp_path):
+    """The built-in model: resize/crop/normalise preprocess, black baseline, predicted class."""
+    from PIL import Image
+
+    from pathattr.domains import vision
+
+    (tmp_path / "imgs").mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        img = rng.integers(0, 255, (300, 260, 3), dtype=np.uint8)
+        Image.fromarray(img).save(tmp_path / "imgs" / f"p{i}.png")
+    s = pathattr.run(tmp_path / "imgs", "efficientnet-lite0", tmp_path / "o", steps=2,
+                     batch_size=2)  # fmt: skip
+    assert s.rows == 2
+    t = _table(tmp_path / "o")
+    a = attributions_array(t)
+    assert a.shape == (2, 3, 224, 224)
+    model = vision.load_efficientnet_lite0()
+    x = torch.cat([vision.preprocess(np.asarray(Image.open(tmp_path / "imgs" / f"p{i}.png")))[1]
+                   for i in range(2)])  # fmt: skip
+    with torch.no_grad():
+        out = model(x)
+        base = model(vision.black_baseline(x))
+    pred = out.argmax(1).numpy()
+    assert np.array_equal(t.column("prediction").to_numpy(), pred)
+    assert np.allclose(t.column("f_x").to_numpy(), out[[0, 1], pred].numpy(), rtol=1e-4)
+    assert np.allclose(t.column("f_baseline").to_numpy(), base[[0, 1], pred].numpy(), rtol=1e-4)
+    m = json.loads((tmp_path / "o" / MANIFEST).read_text())
+    assert m["spec"]["model"] == "efficientnet-lite0" and len(m["model_hash"]) == 64
+
+
+def test_ragged_attributions_stored_as_list_of_float(tmp_path):
+    rows = [np.arange(n, dtype=np.float32) for n in (3, 1, 5)]
+    cols = {"id": ["a", "b", "c"], "target": [0, 1, 2], "prediction": [0, 1, 2],
+            "f_x": [1.0, 2.0, 3.0], "f_baseline": [0.0] * 3, "delta": [0.0] * 3,
+            "relative_delta": [0.0] * 3, "evaluations": [8] * 3, "attributions": rows}  # fmt: skip
+    data = st.encode(st.build_table(cols, "float16"))
+    (tmp_path / "p.parquet").write_bytes(data)
+    t = pq.read_table(tmp_path / "p.parquet")
+    typ = t.schema.field("attributions").type
+    assert pa.types.is_list(typ) and str(typ.value_type) == "halffloat"
+    back = attributions_array(t)
+    assert [len(r) for r in back] == [3, 1, 5] and np.array_equal(back[2], rows[2])

@@ -137,6 +137,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--dtype", default="float32", choices=["float32", "float16"],
                      help="attribution storage dtype (deltas stay float32)")  # fmt: skip
     run.add_argument("--seed", type=int, default=0, help="base seed of EG / SmoothGrad")
+    run.add_argument("--device", default="cpu", help="torch device of the local engine (cpu)")
     run.add_argument("--threads", type=_positive_int, default=None,
                      help="torch threads of the local engine (default: torch's)")  # fmt: skip
     run.add_argument("--address", default=None, help="Ray cluster address (default: start one)")
@@ -221,6 +222,7 @@ def _run(args: argparse.Namespace) -> int:
         steps=args.steps, tol=args.tol, samples=args.samples, references=args.references,
         target=args.target, column=args.column, id_column=args.id_column,
         shard_rows=args.shard_rows, batch_size=args.batch_size, dtype=args.dtype, seed=args.seed,
+        device=args.device,
     )  # fmt: skip
     if args.engine == "ray":
         opts.update(address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor)

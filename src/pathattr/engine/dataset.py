@@ -205,7 +205,7 @@ class DatasetAttributor:
             "delta": res["delta"].astype(np.float32).reshape(n),
             "relative_delta": res["relative_delta"].astype(np.float32).reshape(n),
             "evaluations": np.asarray(res["evaluations"], np.int64).reshape(n),
-            "attributions": res["attributions"].astype(np.float32),
+            "attributions": res["attributions"].astype(np.float32, copy=False),
         }
 
 
