@@ -477,3 +477,15 @@ def test_ragged_attributions_stored_as_list_of_float(tmp_path):
     assert pa.types.is_list(typ) and str(typ.value_type) == "halffloat"
     back = attributions_array(t)
     assert [len(r) for r in back] == [3, 1, 5] and np.array_equal(back[2], rows[2])
+
+
+def test_second_concurrent_run_refused(data, tmp_path):
+    import fcntl
+
+    out = tmp_path / "o"
+    out.mkdir()
+    with open(out / ".lock", "a") as f:  # as if another run held the directory
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(StoreError, match="another pathattr run is writing to"):
+            pathattr.run(data, MODEL, out, steps=2)
+    assert pathattr.run(data, MODEL, out, steps=2, shard_rows=520).rows == 520

@@ -14,6 +14,8 @@ next batch and writing finished shards in background threads) and the Ray engine
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib
 import json
@@ -62,7 +64,9 @@ def _efficientnet_preprocess(item: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=2)
 def _builtin(name: str) -> tuple[torch.nn.Module, Callable[[Any], Any] | None, float | None]:
+    # cached: repeated runs in one process (a notebook, resume after an error) load it once
     if name == "efficientnet-lite0":
         from pathattr.domains import vision
 
@@ -389,7 +393,7 @@ def prepare_out(p: Plan, force: bool = False) -> tuple[st.Manifest, set[int]]:
         old = None
         _clear(out)
     elif old is None:
-        others = [q.name for q in out.iterdir() if not q.name.startswith(".tmp-")]
+        others = [q.name for q in out.iterdir() if not q.name.startswith((".tmp-", ".lock"))]
         if others:
             if not force:
                 raise SpecMismatchError(
@@ -646,14 +650,40 @@ def run(
         raise ValueError(f"{', '.join(ray_opts)}: only with engine='ray'")
     t0 = time.perf_counter()
     p = plan(input, model, out, method=method, **options)
-    manifest, done = prepare_out(p, force)
-    if engine == "local":
-        rows = run_local(p, manifest, done, progress)
-    else:
-        from pathattr.scale.ray_engine import run_ray
+    with _exclusive(p.out):
+        manifest, done = prepare_out(p, force)
+        if engine == "local":
+            rows = run_local(p, manifest, done, progress)
+        else:
+            from pathattr.scale.ray_engine import run_ray
 
-        rows = run_ray(p, manifest, done, progress=progress, **ray_opts)
-    return finish(p, manifest, rows, len(p.shards()) - len(done), time.perf_counter() - t0)
+            rows = run_ray(p, manifest, done, progress=progress, **ray_opts)
+        return finish(p, manifest, rows, len(p.shards()) - len(done), time.perf_counter() - t0)
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold ``out/.lock`` (an ``flock``, released by the OS even on ``kill -9``) for the run."""
+    if out.exists() and not out.is_dir():
+        raise st.StoreError(f"out: expected a directory, got the file {str(out)!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock
+        yield
+        return
+    with open(out / ".lock", "a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise st.StoreError(
+                f"out: another pathattr run is writing to {str(out)!r}; wait for it to finish or "
+                "use another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def spec_json(p: Plan) -> str:
