@@ -22,6 +22,7 @@ pq.write_table(table, "digits.parquet")
 
 # 2. a model, as an importable "module:function" (this file's folder is on sys.path)
 Path("digits_model.py").write_text('''
+import torch
 from sklearn.datasets import load_digits
 
 def build():

@@ -489,3 +489,21 @@ def test_second_concurrent_run_refused(data, tmp_path):
         with pytest.raises(StoreError, match="another pathattr run is writing to"):
             pathattr.run(data, MODEL, out, steps=2)
     assert pathattr.run(data, MODEL, out, steps=2, shard_rows=520).rows == 520
+
+
+def test_fixed_int_target_and_cli_summarize_flow(data, tmp_path, capsys):
+    from pathattr.cli.main import main
+
+    small = tmp_path / "s.npy"
+    np.save(small, np.load(data)[:40])
+    out = tmp_path / "o"
+    assert main(["run", str(small), "--model", MODEL, "--out", str(out), "--target", "2",
+                 "--steps", "4", "--dtype", "float16", "--no-progress"]) == 0  # fmt: skip
+    t = _table(out)
+    assert (t.column("target").to_numpy() == 2).all()
+    model = tiny_cnn()
+    with torch.no_grad():
+        f = model(torch.as_tensor(np.load(small)))[:, 2].numpy()
+    assert np.allclose(t.column("f_x").to_numpy(), f, rtol=1e-5)
+    assert main(["summarize", str(out)]) == 0
+    assert (out / "_summary" / "report.md").exists()
