@@ -103,3 +103,23 @@ def test_ray_worker_killed_is_retried(cluster, data, tmp_path):
     assert s.rows == 200
     pathattr.run(x, model, tmp_path / "local", **OPTS)  # marker exists: no crash here
     _same(tmp_path / "ray", tmp_path / "local")
+
+
+def test_ray_bad_image_is_a_clear_error_and_keeps_shards(cluster, tmp_path):
+    from PIL import Image
+
+    from pathattr.engine.sources import InputError
+
+    (tmp_path / "imgs").mkdir()
+    for i in range(6):
+        img = np.random.default_rng(i).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+        Image.fromarray(img).save(tmp_path / "imgs" / f"im{i}.png")
+    (tmp_path / "imgs" / "im5.png").write_bytes(b"not a png")
+    out = tmp_path / "o"
+    with pytest.raises(InputError, match=r"decodable JPEG/PNG image, got .*im5.png"):
+        pathattr.run(tmp_path / "imgs", "dataset_models:image_cnn", out, engine="ray", steps=4,
+                     shard_rows=2, batch_size=2)  # fmt: skip
+    files = [s["file"] for s in json.loads((out / MANIFEST).read_text())["shards"]]
+    assert "part-im4.png.parquet" not in files  # the shard with the bad image is not committed
+    for f in files:
+        assert (out / f).exists()

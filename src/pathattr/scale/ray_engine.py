@@ -41,9 +41,15 @@ class _RayWorker:
         self.p: Plan = pickle.loads(plan_bytes)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from pathattr.engine.sources import InputError
+
         payload = []
         for s, e in zip(batch["start"].tolist(), batch["stop"].tolist()):
-            payload.append(pickle.dumps(self.p.attributor(load_batch(self.p, s, e)), protocol=5))
+            try:
+                item: tuple[str, Any] = ("ok", self.p.attributor(load_batch(self.p, s, e)))
+            except InputError as err:  # Ray would wrap it in a UserCodeException: pass it on
+                item = ("input_error", str(err))
+            payload.append(pickle.dumps(item, protocol=5))
         return {
             "shard": batch["shard"],
             "start": batch["start"],
@@ -98,6 +104,7 @@ def run_ray(
         gpus_per_actor: GPUs per actor (default: 1 when the cluster has GPUs, else 0).
     """
     from pathattr.engine.progress import progress_bar
+    from pathattr.engine.sources import InputError
 
     if isinstance(actors, bool) or not isinstance(actors, int) or actors < 1:
         raise ValueError(f"actors: expected a positive integer, got {actors!r}")
@@ -110,6 +117,7 @@ def run_ray(
         import logging
 
         import ray.data
+        from ray import cloudpickle  # a preprocess defined in a function pickles too
 
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # pathattr's own bar counts rows
@@ -131,7 +139,7 @@ def run_ray(
             batch_size=1,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors),
-            fn_constructor_args=(pickle.dumps(p), max(1, int(cpus_per_actor))),
+            fn_constructor_args=(cloudpickle.dumps(p), max(1, int(cpus_per_actor))),
             num_cpus=cpus_per_actor,
             num_gpus=gpus_per_actor,
         )
@@ -149,7 +157,9 @@ def run_ray(
                 if writer.error is not None:
                     break
                 k, s = int(row["shard"]), int(row["start"])
-                cols = pickle.loads(row["payload"])
+                kind, cols = pickle.loads(row["payload"])
+                if kind == "input_error":
+                    raise InputError(cols)
                 n = len(cols["id"])
                 rows += n
                 bar.update(n)
