@@ -507,3 +507,13 @@ def test_fixed_int_target_and_cli_summarize_flow(data, tmp_path, capsys):
     assert np.allclose(t.column("f_x").to_numpy(), f, rtol=1e-5)
     assert main(["summarize", str(out)]) == 0
     assert (out / "_summary" / "report.md").exists()
+
+
+def test_steps_auto(data, tmp_path):
+    small = tmp_path / "s.npy"
+    np.save(small, np.load(data)[:40])
+    s = pathattr.run(small, MODEL, tmp_path / "o", steps="auto", tol=0.01, shard_rows=20)
+    t = _table(tmp_path / "o")
+    ev = t.column("evaluations").to_numpy()
+    assert s.rows == 40 and (ev > 0).all() and len(set(ev.tolist())) > 1  # chosen per row
+    assert json.loads((tmp_path / "o" / MANIFEST).read_text())["spec"]["options"]["tol"] == 0.01
