@@ -48,12 +48,13 @@ def tokens_html(words: Sequence[str], scores: Sequence[float] | np.ndarray, scal
         # white text on a strong colour, dark text elsewhere (contrast)
         fg = "#fff" if abs(float(s)) > 0.6 * scale > 0 else "#111"
         body = html.escape(word[lead:])
+        # a piece inside a word (no space before it) sits flush against the previous one
+        space = " " if lead else ""
+        margin = "0 1px 0 0" if parts and not lead else "0 1px"
         parts.append(
-            " "
-            * min(lead, 1)
-            + f'<span class="tok" title="{float(s):+.4g}" data-score="{float(s):.6g}" '
+            f'{space}<span class="tok" title="{float(s):+.4g}" data-score="{float(s):.6g}" '
             f'style="background-color:rgb({r},{g},{b});color:{fg};padding:1px 2px;'
-            f'margin:0 1px;border-radius:3px">{body}</span>'
+            f'margin:{margin};border-radius:3px">{body}</span>'
         )
     return "".join(parts)
 
