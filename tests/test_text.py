@@ -300,6 +300,75 @@ def test_a_model_that_reads_other_embeddings_is_refused() -> None:
         text.integrated_gradients(Scaled().eval(), TEXTS, tokenizer=tok, target=0)
 
 
+def test_positions_interpolated_on_request_equal_captum_on_both_layers() -> None:
+    model, tok = bert(), word_tokenizer(eos=True)
+    res = text.integrated_gradients(model, TEXTS, tokenizer=tok, target=2, steps=16, positions=True)
+    ids = res.input_ids
+    mask = (ids != 0).long()
+    real_pos = torch.arange(ids.shape[1]).expand_as(ids)
+
+    def f(i: torch.Tensor, p: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return model(input_ids=i, position_ids=p, attention_mask=m).logits
+
+    emb = model.bert.embeddings
+    base_ids = torch.where(res.attributed, torch.zeros_like(ids), ids)
+    base_pos = torch.where(res.attributed, torch.zeros_like(ids), real_pos)  # position id 0
+    with pytest.warns(UserWarning, match="Multiple layers"):  # Captum's note on two layers
+        word, pos = LayerIntegratedGradients(
+            f, [emb.word_embeddings, emb.position_embeddings]
+        ).attribute(
+            (ids, real_pos), baselines=(base_ids, base_pos), target=2,
+            additional_forward_args=(mask,), n_steps=16,
+        )  # fmt: skip
+    ours_word, ours_pos = res.attribution.attributions
+    torch.testing.assert_close(ours_word, word)
+    torch.testing.assert_close(ours_pos, pos)
+    assert float(pos[res.attributed].abs().max()) > 0  # the positions do receive attribution
+    torch.testing.assert_close(res.scores[0], (word + pos)[0, : len(res.tokens[0])].sum(-1))
+    assert ours_pos[~res.attributed].abs().max() == 0  # specials and padding stay real
+    # without positions=True only the word embeddings move
+    plain = text.integrated_gradients(model, TEXTS, tokenizer=tok, target=2, steps=16)
+    assert isinstance(plain.attribution.attributions, torch.Tensor)
+    # GPT-2's learned positions (wpe) too, complete to the tolerance
+    gpt = text.integrated_gradients(gpt2(), ["the food was"], tokenizer=tok, target=" good",
+                                    steps="auto", tol=1e-4, positions=True)  # fmt: skip
+    assert float(gpt.relative_delta.max()) < 1e-3
+    assert float(gpt.attribution.attributions[1].abs().max()) > 0
+    with pytest.raises(ValueError, match="positions: LlamaForCausalLM has no learned position"):
+        text.integrated_gradients(llama(), ["good"], tokenizer=tok, target=" food",
+                                  positions=True)  # fmt: skip
+
+
+def test_batch_size_and_max_length() -> None:
+    model, tok = bert(), word_tokenizer(eos=True)
+    whole = text.integrated_gradients(model, TEXTS, tokenizer=tok, target=1, steps=12,
+                                      batch_size=None)  # fmt: skip
+    chunked = text.integrated_gradients(model, TEXTS, tokenizer=tok, target=1, steps=12,
+                                        batch_size=7)  # fmt: skip
+    torch.testing.assert_close(whole.attribution.attributions, chunked.attribution.attributions)
+    short = text.integrated_gradients(model, TEXTS, tokenizer=tok, target=1, steps=4,
+                                      max_length=4, warn_tol=None)  # fmt: skip
+    assert short.input_ids.shape[1] == 4 and all(len(t) <= 4 for t in short.tokens)
+
+
+def test_a_model_without_inputs_embeds_is_named() -> None:
+    model, tok = bert(), word_tokenizer()
+
+    class IdsOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def get_input_embeddings(self) -> torch.nn.Module:
+            return model.get_input_embeddings()
+
+        def forward(self, input_ids, attention_mask=None):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+    with pytest.raises(ValueError, match="model: IdsOnly could not run from input embeddings"):
+        text.integrated_gradients(IdsOnly().eval(), TEXTS, tokenizer=tok, target=0)
+
+
 # ----------------------------------------------------------------------------- causal LMs
 
 

@@ -238,6 +238,7 @@ def integrated_gradients(
     warn_tol: float | None = 0.05,
     progress: bool = False,
     max_length: int | None = None,
+    positions: bool = False,
 ) -> TextAttribution:
     """Integrated Gradients of a 🤗 model's target for each text, per token.
 
@@ -267,6 +268,11 @@ def integrated_gradients(
         steps, rule, tol, max_steps, batch_size, warn_tol, progress: as in
             :func:`pathattr.integrated_gradients` (``steps="auto"`` for error control).
         max_length: truncate texts to this many tokens (None: no truncation).
+        positions: also interpolate the learned position embeddings (BERT-style
+            ``embeddings.position_embeddings``, GPT-2's ``wpe``), from "every token at the
+            first position" (position id 0, the reference of Captum's BERT tutorial) to the
+            real positions, at the attributed tokens; a token's score is then its word plus
+            its position attribution.  Off by default: positions stay real.
 
     Returns:
         A :class:`TextAttribution` (tokens, per-token scores, F(x), F(x′), delta,
@@ -282,6 +288,9 @@ def integrated_gradients(
         isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1
     ):
         raise ValueError(f"max_length: expected a positive int or None, got {max_length!r}")
+    if not isinstance(positions, bool):
+        raise TypeError(f"positions: expected True or False, got {type(positions).__name__}")
+    pos_layer = _position_layer(model) if positions else None
     warn_training_mode(model, stacklevel=3)
     device = _param_device(emb)
     batch = _Batch.tokenize(tokenizer, texts_list, max_length, device)
@@ -307,21 +316,30 @@ def integrated_gradients(
                                    prepared.batch.ids)  # fmt: skip
             base = emb(base_ids).detach()
     _check_embeds_path(prepared)
+    fn: Callable[..., Any] = prepared.fn
+    inputs: torch.Tensor | tuple[torch.Tensor, ...] = embeds
+    baseline: torch.Tensor | tuple[torch.Tensor, ...] = base
+    if pos_layer is not None:
+        fn, at_x = _with_positions(prepared, pos_layer, embeds)
+        # the baseline: every attributed token at the first position; the rest stay real
+        at_b = torch.where(moving[..., None], at_x[:, :1].expand_as(at_x), at_x)
+        inputs, baseline = (embeds, at_x), (base, at_b)
     res = _ig(
-        prepared.fn, embeds, baselines=base, target=prepared.target, steps=steps, rule=rule,
+        fn, inputs, baselines=baseline, target=prepared.target, steps=steps, rule=rule,
         forward_args=prepared.forward_args, batch_size=batch_size, tol=tol,
         max_steps=max_steps, warn_tol=warn_tol, progress=progress,
     )  # fmt: skip
     res.method = "text_integrated_gradients"
-    res.extras.update(kind=kind, baseline=base_name, keep_special=keep_special)
-    assert isinstance(res.attributions, torch.Tensor)
-    per_token = res.attributions.detach().sum(-1)
-    shown = prepared.shown
+    res.extras.update(kind=kind, baseline=base_name, keep_special=keep_special,
+                      positions=positions)  # fmt: skip
+    parts = res.attributions if isinstance(res.attributions, tuple) else (res.attributions,)
+    per_token = torch.stack([torch.as_tensor(a).detach().sum(-1) for a in parts]).sum(0)
+    shown, shown_batch = prepared.shown, prepared.batch
     tokens, words, scores = [], [], []
     for i in range(len(texts_list)):
         keep = shown[i].nonzero().flatten().tolist()
-        tokens.append([batch.tokens[i][j] for j in keep])
-        words.append([batch.words[i][j] for j in keep])
+        tokens.append([shown_batch.tokens[i][j] for j in keep])
+        words.append([shown_batch.words[i][j] for j in keep])
         scores.append(per_token[i, keep].cpu())
     return TextAttribution(
         attribution=res, texts=texts_list, tokens=tokens, words=words, scores=scores,
@@ -444,6 +462,7 @@ def _words(text: str, tokens: list[str], offsets: Sequence[Sequence[int]] | None
 class _Prepared:
     """What the engine runs for one model kind."""
 
+    model: nn.Module
     batch: _Batch
     fn: Callable[..., Any]  # fn(embeds, *forward_args)
     forward_args: tuple[Any, ...]
@@ -474,7 +493,7 @@ def _classifier(model: nn.Module, batch: _Batch, target: TextTarget) -> _Prepare
     fargs: tuple[Any, ...] = (batch.mask,) + ((types,) if types is not None else ())
     emb = model.get_input_embeddings()  # type: ignore[operator]
     with torch.no_grad():
-        logits = fn(emb(batch.ids), *fargs)
+        logits = _from_embeddings(model, lambda: fn(emb(batch.ids), *fargs))
     if logits.dim() != 2:
         raise ValueError(
             f"model: a classifier must return (batch, classes) logits, got shape "
@@ -490,7 +509,7 @@ def _classifier(model: nn.Module, batch: _Batch, target: TextTarget) -> _Prepare
         return via_ids, logits
 
     return _Prepared(
-        batch, fn, fargs, idx, [names[i] for i in idx],
+        model, batch, fn, fargs, idx, [names[i] for i in idx],
         torch.zeros_like(batch.special), batch.mask.bool(), check,
     )  # fmt: skip
 
@@ -623,7 +642,7 @@ def _causal_lm(
 
     names = [_decode(tokenizer, c) for c in conts]
     shown = full.mask.bool() & ~added
-    return _Prepared(full, fn, (full.mask, pos, tgt, w), None, names, added, shown, check)
+    return _Prepared(model, full, fn, (full.mask, pos, tgt, w), None, names, added, shown, check)
 
 
 def _seq2seq(model: nn.Module, tokenizer: Any, batch: _Batch, target: TextTarget) -> _Prepared:
@@ -661,16 +680,75 @@ def _seq2seq(model: nn.Module, tokenizer: Any, batch: _Batch, target: TextTarget
 
     names = [_decode(tokenizer, o) for o in outs]
     return _Prepared(
-        batch, fn, (batch.mask, dec, tgt, w), None, names,
+        model, batch, fn, (batch.mask, dec, tgt, w), None, names,
         torch.zeros_like(batch.special), batch.mask.bool(), check,
     )  # fmt: skip
+
+
+def _from_embeddings(model: nn.Module, call: Callable[[], Any]) -> Any:
+    """``call()``, with a model that cannot run from ``inputs_embeds`` named in the error."""
+    try:
+        return call()
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"model: {type(model).__name__} could not run from input embeddings "
+            f"(inputs_embeds=, attention_mask=): {e}; pathattr.text needs a model that takes "
+            "inputs_embeds (pass kind= if the model kind was guessed wrong)"
+        ) from e
+
+
+def _position_layer(model: nn.Module) -> nn.Module:
+    """The learned position-embedding layer (BERT-style or GPT-2's), else a clear error."""
+    base = getattr(model, "base_model", model)
+    if isinstance(model, SentenceClassifier):
+        base = getattr(model.encoder, "base_model", model.encoder)
+    found = getattr(getattr(base, "embeddings", None), "position_embeddings", None)
+    found = found if found is not None else getattr(base, "wpe", None)
+    if not isinstance(found, nn.Embedding):
+        raise ValueError(
+            f"positions: {type(model).__name__} has no learned position-embedding layer "
+            "(BERT-style embeddings.position_embeddings or GPT-2's wpe); rotary or relative "
+            "positions are not embeddings that a path could run through"
+        )
+    return found
+
+
+def _with_positions(
+    prepared: _Prepared, layer: nn.Module, embeds: torch.Tensor
+) -> tuple[Callable[..., Any], torch.Tensor]:
+    """fn(word, position, *args) with the position layer's output replaced (a forward hook),
+    and the position embeddings at the inputs, one row per text."""
+    seen: list[torch.Tensor] = []
+
+    def keep(module: nn.Module, args: Any, output: torch.Tensor) -> None:
+        seen.append(output.detach())
+
+    handle = layer.register_forward_hook(keep)
+    try:
+        with torch.no_grad():
+            prepared.fn(embeds, *prepared.forward_args)
+    finally:
+        handle.remove()
+    if len(seen) != 1:
+        raise ValueError(f"positions: the position-embedding layer ran {len(seen)} times in one "
+                         "forward pass, not once")  # fmt: skip
+    at_x = seen[0].expand(embeds.shape[0], -1, -1).contiguous()  # BERT gives (1, L, H)
+
+    def fn(e: torch.Tensor, p: torch.Tensor, *args: Any) -> Any:
+        h = layer.register_forward_hook(lambda module, a, out: p)
+        try:
+            return prepared.fn(e, *args)
+        finally:
+            h.remove()
+
+    return fn, at_x
 
 
 def _check_embeds_path(prepared: _Prepared) -> None:
     """F from token ids must equal F from their embeddings (else the path attributes another
     function: a model that scales or shifts embeddings outside ``get_input_embeddings()``)."""
     with torch.no_grad():
-        via_ids, via_embeds = prepared.check()
+        via_ids, via_embeds = _from_embeddings(prepared.model, prepared.check)
     tol = 1e-4 * max(1.0, float(via_ids.abs().max()))
     gap = float((via_ids - via_embeds).abs().max())
     if not gap <= tol:

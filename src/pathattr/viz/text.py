@@ -39,7 +39,7 @@ def colour(score: float, scale: float) -> tuple[int, int, int]:
 
 def tokens_html(words: Sequence[str], scores: Sequence[float] | np.ndarray, scale: float) -> str:
     """One text as ``<span>`` tokens coloured by score; hovering shows the score."""
-    parts = []
+    parts: list[str] = []
     for word, s in zip(words, scores):
         if not word:
             continue
