@@ -281,7 +281,7 @@ def test_a_model_that_reads_other_embeddings_is_refused() -> None:
     model, tok = bert(), word_tokenizer()
 
     class Scaled(torch.nn.Module):
-        """Scales the looked-up embeddings outside the embedding module (as T5 does not)."""
+        """Scales the looked-up embeddings outside get_input_embeddings() (from ids only)."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -482,7 +482,8 @@ def test_html_states_the_scale_and_colours_each_token(tmp_path: Path) -> None:
     assert len(spans) == sum(len(t) for t in res.tokens)
     for score, *rgb in spans:
         assert tuple(map(int, rgb)) == colour(float(score), top)
-    assert "&lt;" in page or "[UNK]" in page  # the text is escaped, never raw markup
+    # the text's own characters are shown (unknown words too), escaped: never raw markup
+    assert "&lt;" in page and "&amp;" in page and "<great>" not in page
     out = res.save_html(tmp_path / "t.html")
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     per_text = res.to_html(scale="per_text")
