@@ -448,13 +448,15 @@ def _words(text: str, tokens: list[str], offsets: Sequence[Sequence[int]] | None
         return [t.replace("Ġ", " ").replace("▁", " ").replace("##", "") for t in tokens]
     out, end = [], 0
     for tok, (a, b), sp in zip(tokens, offsets, special):
+        a = max(a, end)  # overlapping offsets (byte-level BPE pieces of one character)
         if sp or b <= a:
-            out.append(tok if sp else "")
+            # a special token, or a piece whose characters the previous token already shows:
+            # its own name, so that every token with a score stays visible
+            out.append(tok)
             continue
-        a = max(a, end) if a < end else a  # overlapping offsets (byte-level BPE): no repeats
-        gap = " " if a > end and text[end:a].isspace() else text[end:a] if a > end else ""
-        out.append(gap + text[a:b])
-        end = max(end, b)
+        gap = text[end:a]
+        out.append((" " if gap.isspace() else gap) + text[a:b])
+        end = b
     return out
 
 
