@@ -110,6 +110,7 @@ def bart():
         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
         decoder_ffn_dim=32, pad_token_id=0, bos_token_id=2, eos_token_id=3,
         decoder_start_token_id=3, forced_eos_token_id=None, init_std=0.3,
+        scale_embedding=True,  # embeddings scaled by sqrt(d) inside the embedding module
     )  # fmt: skip
     return BartForConditionalGeneration(cfg).to(D).eval()
 
@@ -181,7 +182,7 @@ def test_batching_with_padding_gives_each_text_its_own_attribution() -> None:
         torch.testing.assert_close(together.scores[i], alone.scores[0], atol=1e-10, rtol=1e-8)
 
 
-@pytest.mark.parametrize("baselines", ["pad", "zero", "mask", "unk"])
+@pytest.mark.parametrize("baselines", ["pad", "zero", "mean", "mask", "unk"])
 def test_completeness_with_auto_steps_for_every_baseline(baselines: str) -> None:
     model, tok = bert(), word_tokenizer(eos=True)
     res = text.integrated_gradients(
@@ -216,6 +217,23 @@ def test_zero_baseline_is_the_all_zero_embedding_and_equals_captum_ig() -> None:
     torch.testing.assert_close(res.attribution.attributions, theirs)
     with torch.no_grad():
         torch.testing.assert_close(res.baseline_output, f(base, mask)[:, 0])
+
+
+def test_mean_baseline_is_the_mean_embedding_through_the_module() -> None:
+    model, tok = bart(), word_tokenizer(bos=False, eos=True)  # BART scales its embeddings
+    res = text.integrated_gradients(model, TEXTS[:2], tokenizer=tok, target="good",
+                                    baselines="mean", steps=8, warn_tol=None)  # fmt: skip
+    emb = model.get_input_embeddings()
+    with torch.no_grad():
+        mean = emb(torch.arange(VOCAB)).mean(0)
+        assert not torch.allclose(mean, emb.weight.mean(0))  # the scale matters here
+        ids = res.input_ids
+        e = emb(ids)
+        base = torch.where(res.attributed[..., None], mean, e)
+        labels = torch.tensor([tok(text_target="good")["input_ids"]] * 2)
+        out = model(inputs_embeds=base, attention_mask=(ids != 0).long(), labels=labels).logits
+        want = torch.log_softmax(out, -1).gather(2, labels[..., None])[..., 0].sum(1)
+    torch.testing.assert_close(res.baseline_output, want)
 
 
 @pytest.mark.parametrize("name,token", [("mask", 4), ("unk", 1), (7, 7)])

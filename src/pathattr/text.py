@@ -12,12 +12,15 @@ This is layer Integrated Gradients at the word-embedding layer (the same numbers
 :func:`pathattr.layer_integrated_gradients` and Captum's ``LayerIntegratedGradients`` on that
 layer, which the tests check), run as plain :func:`pathattr.integrated_gradients` on the
 embeddings fed to the model as ``inputs_embeds``: the embedding lookup is computed once, and
-a baseline can be given in embedding space (``"zero"``) as well as as token ids.
+a baseline can be given in embedding space (``"zero"``, ``"mean"``) as well as as token ids.
 
 Baselines (``baselines=``), applied at the *attributed* positions only:
 
 * ``"pad"`` (default): the pad token's embedding, as the IG authors do for BERT;
 * ``"zero"``: the all-zero embedding (the IG paper's text baseline);
+* ``"mean"``: the mean of the embedding matrix over the vocabulary (no token's identity, a
+  typical norm: the safe choice for RMSNorm models, whose normalisation is singular at the
+  zero embedding);
 * ``"mask"`` / ``"unk"``: the mask / unknown token's embedding;
 * an int: that token id's embedding.
 
@@ -46,7 +49,7 @@ from pathattr.methods.integrated_gradients import integrated_gradients as _ig
 from pathattr.result import Attribution
 
 #: the baselines :func:`integrated_gradients` accepts by name
-BASELINES = ("pad", "zero", "mask", "unk")
+BASELINES = ("pad", "zero", "mean", "mask", "unk")
 #: the model kinds, found from the model when ``kind="auto"``
 KINDS = ("classifier", "causal_lm", "seq2seq")
 
@@ -69,7 +72,7 @@ class TextAttribution:
         scores: per text, one score per token: the attribution summed over the embedding
             dimension (0 exactly at special tokens when they are kept).
         targets: per text, what was attributed (the label name, or the output text).
-        baseline: the baseline used (``"pad"``, ``"zero"``, ``"mask"``, ``"unk"`` or a token id).
+        baseline: the baseline used (one of :data:`BASELINES` or a token id).
         kind: ``"classifier"``, ``"causal_lm"`` or ``"seq2seq"``.
         input_ids: the padded token ids ``(texts, tokens)`` fed to the model.
         attributed: ``(texts, tokens)`` True where the path ran (the baseline differs from
@@ -260,7 +263,8 @@ def integrated_gradients(
             output is a string or a token id (the same for every text), or a list with one
             item per text: a string, a token id or a list of token ids.
         baselines: the baseline embedding at the attributed tokens: ``"pad"`` (default),
-            ``"zero"``, ``"mask"``, ``"unk"``, or a token id (see the module docstring).
+            ``"zero"``, ``"mean"``, ``"mask"``, ``"unk"``, or a token id (see the module
+            docstring).
         keep_special: keep special tokens ([CLS], [SEP], BOS, EOS) at their real embedding
             (default), so they get 0; False moves them to the baseline too.
         kind: ``"auto"`` (from the model: ``config.is_encoder_decoder``, ``can_generate()``),
@@ -308,8 +312,9 @@ def integrated_gradients(
         moving &= ~prepared.batch.special
     with torch.no_grad():
         embeds = emb(prepared.batch.ids).detach()
-        if base_name == "zero":
-            base = torch.where(moving[..., None], torch.zeros_like(embeds), embeds)
+        if base_name in ("zero", "mean"):
+            fill = torch.zeros_like(embeds[0, 0]) if base_name == "zero" else _mean_row(emb)
+            base = torch.where(moving[..., None], fill.to(embeds.dtype), embeds)
         else:
             token = _baseline_token(tokenizer, base_name, emb)
             base_ids = torch.where(moving, torch.full_like(prepared.batch.ids, token),
@@ -837,6 +842,22 @@ def _embedding_layer(model: nn.Module) -> nn.Module:
             "pass a 🤗 model (or wrap an encoder in pathattr.text.SentenceClassifier)"
         )
     return emb
+
+
+def _mean_row(emb: nn.Module) -> torch.Tensor:
+    # through the module, not its weight: scaled embeddings (BART, Gemma) multiply inside it
+    rows = _embedding_rows(emb)
+    if rows is None:
+        raise ValueError(f"baselines: 'mean' needs an embedding with num_embeddings, and "
+                         f"{type(emb).__name__} has none")  # fmt: skip
+    device = _param_device(emb)
+    total: torch.Tensor | None = None
+    with torch.no_grad():
+        for start in range(0, rows, 4096):  # chunks: a large vocabulary x dim at once is GBs
+            part = emb(torch.arange(start, min(rows, start + 4096), device=device)).sum(0)
+            total = part if total is None else total + part
+    assert total is not None
+    return total / rows
 
 
 def _embedding_rows(emb: nn.Module) -> int | None:
