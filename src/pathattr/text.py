@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,6 @@ class TextAttribution:
     kind: str
     input_ids: torch.Tensor
     attributed: torch.Tensor
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def output(self) -> torch.Tensor:
