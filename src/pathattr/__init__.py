@@ -32,7 +32,7 @@ _LAZY = {
     "run": "pathattr.engine.dataset",
 }
 _SUBMODULES = {"axioms", "priors", "metrics", "viz", "captum", "engine", "paths", "quadrature",
-               "methods", "baselines", "domains", "cli", "store", "scale"}  # fmt: skip
+               "methods", "baselines", "domains", "cli", "text", "store", "scale"}  # fmt: skip
 
 __all__ = [
     "Attribution",
