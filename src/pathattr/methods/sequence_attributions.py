@@ -16,24 +16,29 @@ output token: Σ_i A[t, i] = F_t(e) − F_t(e'), reported as ``delta[n, t]``.
 
 Captum's ``LLMGradientAttribution`` computes the same matrix with one layer-IG call per output
 token: T × steps forwards and backwards.  Because the mask is causal, F_t depends only on
-positions ≤ L + t − 1, so **one** teacher-forced forward of x, y₁…y_{T−1} per path point
-gives all T scores, and two exact ways recover the T × L matrix from it:
+positions ≤ L + t − 1, so a teacher-forced forward of x, y₁…y_{T−1} gives all T scores at
+once, and two exact ways recover the T × L matrix:
 
-* ``mode="reverse"``: T vector–Jacobian products (one per output token) from that forward,
-  batched with ``torch.autograd.grad(..., is_grads_batched=True)``;
-* ``mode="forward"``: L Jacobian–vector products (one per source token, tangent e_i − e'_i
-  at position i), batched with ``torch.func.vmap`` over ``torch.func.jvp`` so the primal is
-  computed once; each gives token i's column for every t.
+* ``mode="reverse"``: one vector–Jacobian product per output token, ``g`` of them per pass
+  (``torch.autograd.grad(..., is_grads_batched=True)``).  A group of output tokens
+  t₀ ≤ t < t₁ runs its forward and backward on the sequence cut after position L + t₁ − 2,
+  the last it reads: one forward per group instead of one per token, and no backward through
+  positions none of the group reads;
+* ``mode="forward"``: one Jacobian–vector product per source token (tangent e_i − e'_i at
+  position i), ``g`` of them per pass, batched with ``torch.func.vmap`` over
+  ``torch.func.jvp`` so the primal is computed once per pass; each gives token i's column for
+  every t at once.  Fewer passes when the output is longer than the prompt.
 
-Rows are (example, α, direction) triples: all steps of all examples go through the model
-together, chunked so that at most ``batch_size`` rows (path points × cotangents or tangents)
-are differentiated per pass.  ``mode="auto"`` takes reverse mode when it needs no more
-derivative passes than forward mode (T ≤ L, counted in passes of ``batch_size`` rows: a JVP
-pass was never measured cheaper than a VJP pass of the same width, see
-``benchmarks/results/sequence_attr.md``); otherwise it **measures** one forward, one batched
-VJP pass and one batched JVP pass on the first chunk (cached per model and shape in
-:data:`COST_CACHE`) and picks the mode with the smaller predicted time
-(reverse: chunks × (forward + ⌈T/g⌉ VJP passes); forward: chunks × ⌈L/g⌉ JVP passes).
+Rows are (example, α, direction) triples: the steps of all examples go through the model
+together, in chunks of path points, with ``g = batch_size // points`` cotangents or tangents
+per pass, so at most ``batch_size`` rows are differentiated per pass.  ``mode="auto"`` takes
+reverse mode without measuring when it needs no more passes than forward mode (⌈T/g⌉ ≤
+⌈P/g⌉: a JVP pass, primal included, was measured dearer than a forward plus a VJP pass of the
+same width, see ``benchmarks/results/sequence_attr.md``); otherwise it **measures** one
+forward, one batched VJP pass and one batched JVP pass on the first chunk and the whole
+sequence (cached per model and shape in :data:`COST_CACHE`), and picks the smaller
+prediction: reverse = chunks × Σ_groups (forward + VJP) × cut length / full length; forward =
+chunks × ⌈P/g⌉ JVP passes.  ``extras["costs"]`` holds the measurement and both predictions.
 An operation without forward-mode support (the fused SDPA kernel on the CPU) makes forward
 mode retry with eager attention, and if that fails too, fall back to reverse mode, with a
 warning; ``extras["mode"]`` and ``extras["fallback"]`` say what ran.
@@ -95,11 +100,23 @@ class _Problem:
         moving = x[:, : self.sources] - (1 - a) * d  # e' + α (e − e')
         return torch.cat([moving, x[:, self.sources :]], dim=1)
 
-    def log_probs(self, embeds: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """log p(y_t | y_<t, x) at ``embeds`` for every t: (len(rows), T)."""
-        logits = _logits(self.model, embeds, self.outputs)
+    def log_probs(
+        self, embeds: torch.Tensor, rows: torch.Tensor, group: slice | None = None
+    ) -> torch.Tensor:
+        """log p(y_t | y_<t, x) at ``embeds`` for t in ``group`` (all): (len(rows), |group|).
+
+        ``embeds`` may be cut after the last position the group reads (L + group.stop − 1).
+        """
+        group = slice(0, self.outputs) if group is None else group
+        keep = group.stop - group.start
+        logits = _logits(self.model, embeds, keep)
         lp = torch.log_softmax(logits.float(), dim=-1).to(embeds.dtype)
-        return lp.gather(-1, self.targets.index_select(0, rows).unsqueeze(-1)).squeeze(-1)
+        targets = self.targets[:, group].index_select(0, rows)
+        return lp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+    def cut(self, group: slice) -> int:
+        """Sequence length output tokens ``group`` read: positions < L + group.stop − 1."""
+        return self.length + group.stop - 1
 
 
 def sequence_attributions(
@@ -408,27 +425,34 @@ def _run_reverse(
     per_chunk: int,
     width: int,
 ) -> tuple[torch.Tensor, int]:
-    """T batched VJPs per chunk of path points, from one forward each."""
+    """Batched VJPs, ``width`` output tokens per pass, each group from its own forward.
+
+    A group of output tokens t0 ≤ t < t1 reads positions < L + t1 − 1 only (the causal mask),
+    so its forward and backward run on the sequence cut there: one forward per group instead
+    of one per token (Captum), and no backward through positions no token of the group reads
+    (a single forward of the whole sequence would backpropagate T times through all of it).
+    """
     attrs = torch.zeros(prob.n, prob.outputs, prob.sources, dtype=prob.inputs.dtype,
                         device=prob.inputs.device)  # fmt: skip
     passes = 0
     for sl in _chunks(int(rows.shape[0]), per_chunk):
         r, a, w = rows[sl], alphas[sl], weights[sl]
-        pts = prob.points(r, a).requires_grad_(True)
-        lp = prob.log_probs(pts, r)  # (a, T)
-        targets = list(_chunks(prob.outputs, width))
-        for j, group in enumerate(targets):
+        with torch.no_grad():
+            full = prob.points(r, a)
+        d = prob.diffs.index_select(0, r)  # (a, P, d)
+        for group in _chunks(prob.outputs, width):
+            cut = prob.cut(group)
+            pts = full[:, :cut].clone().requires_grad_(True)
+            lp = prob.log_probs(pts, r, group)  # (a, g)
             g = group.stop - group.start
             cot = torch.zeros((g,) + tuple(lp.shape), dtype=lp.dtype, device=lp.device)
             idx = torch.arange(g, device=lp.device)
-            cot[idx, :, group.start + idx] = w.to(lp.dtype).unsqueeze(0)
-            (grad,) = torch.autograd.grad(
-                lp, pts, cot, retain_graph=j < len(targets) - 1, is_grads_batched=True
-            )
+            cot[idx, :, idx] = w.to(lp.dtype).unsqueeze(0)
+            (grad,) = torch.autograd.grad(lp, pts, cot, is_grads_batched=True)
             passes += 1
-            d = prob.diffs.index_select(0, r)  # (a, P, d)
-            contrib = (grad[:, :, : prob.sources] * d.unsqueeze(0)).sum(-1)  # (g, a, P)
-            attrs[:, group].index_add_(0, r, contrib.transpose(0, 1).detach())
+            p = min(prob.sources, cut)
+            contrib = (grad[:, :, :p] * d[:, :p].unsqueeze(0)).sum(-1)  # (g, a, p)
+            attrs[:, group, :p].index_add_(0, r, contrib.transpose(0, 1).detach())
     return attrs, passes
 
 
@@ -534,10 +558,17 @@ def _choose(
     fwd_passes = math.ceil(prob.sources / width)
     if rev_passes <= fwd_passes:
         return "reverse", None
-    costs = measure_costs(prob, rows[:per_chunk], alphas[:per_chunk], width)
+    costs = dict(measure_costs(prob, rows[:per_chunk], alphas[:per_chunk], width))
     chunks = math.ceil(int(rows.shape[0]) / per_chunk)
-    costs = dict(costs)
-    predicted_rev = chunks * (float(costs["forward"] or 0) + rev_passes * float(costs["vjp"] or 0))
+    # reverse mode runs each group of output tokens on the sequence cut after the last
+    # position it reads; its forward and VJP are taken as linear in that length
+    full = int(prob.inputs.shape[1])
+    g_rev = min(width, prob.outputs)
+    per_pass = float(costs["forward"]) + float(costs["vjp"])
+    predicted_rev = chunks * sum(
+        per_pass * prob.cut(grp) / full * (grp.stop - grp.start) / g_rev
+        for grp in _chunks(prob.outputs, width)
+    )
     costs["predicted_reverse"] = predicted_rev
     if costs.get("jvp") is None:
         return "reverse", costs
@@ -551,7 +582,8 @@ def measure_costs(
 ) -> dict[str, Any]:
     """Seconds of one forward, one batched VJP pass and one batched JVP pass (cached).
 
-    Measured on the given chunk of path points with ``width`` cotangents / tangents, once per
+    Measured on the given chunk of path points and the whole sequence, with ``width``
+    cotangents / tangents (fewer where T or P is smaller), once per
     (model, device, dtype, chunk, width, sequence length, moving positions); ``"jvp"`` is None
     (with a ``"reason"``) where the model has no forward-mode derivative.
     """
@@ -563,7 +595,7 @@ def measure_costs(
     g_fwd = min(width, prob.sources)
     pts = prob.points(rows, alphas).detach().requires_grad_(True)
     t0 = time.perf_counter()
-    lp = prob.log_probs(pts, rows)
+    lp = prob.log_probs(pts, rows, slice(prob.outputs - g_rev, prob.outputs))
     t1 = time.perf_counter()
     cot = torch.ones((g_rev,) + tuple(lp.shape), dtype=lp.dtype, device=lp.device)
     torch.autograd.grad(lp, pts, cot, is_grads_batched=True)
