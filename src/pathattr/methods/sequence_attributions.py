@@ -19,26 +19,27 @@ token: T × steps forwards and backwards.  Because the mask is causal, F_t depen
 positions ≤ L + t − 1, so a teacher-forced forward of x, y₁…y_{T−1} gives all T scores at
 once, and two exact ways recover the T × L matrix:
 
-* ``mode="reverse"``: one vector–Jacobian product per output token, ``g`` of them per pass
-  (``torch.autograd.grad(..., is_grads_batched=True)``).  A group of output tokens
-  t₀ ≤ t < t₁ runs its forward and backward on the sequence cut after position L + t₁ − 2,
-  the last it reads: one forward per group instead of one per token, and no backward through
-  positions none of the group reads;
+* ``mode="reverse"``: one vector–Jacobian product per output token.  A group of
+  g ≈ √(2 (L + T/2)) output tokens t₀ ≤ t < t₁ (:func:`reverse_group`) shares one forward of
+  the sequence cut after position L + t₁ − 2, the last it reads, and its g VJPs run from that
+  graph: one forward per group instead of one per token, and no backward through positions
+  none of the group reads.  (Batching the g VJPs with ``is_grads_batched=True`` was measured
+  1.4x slower than running them in turn, on the CPU.)
 * ``mode="forward"``: one Jacobian–vector product per source token (tangent e_i − e'_i at
   position i), ``g`` of them per pass, batched with ``torch.func.vmap`` over
   ``torch.func.jvp`` so the primal is computed once per pass; each gives token i's column for
-  every t at once.  Fewer passes when the output is longer than the prompt.
+  every t at once.  Fewer passes when the output is much longer than the prompt.
 
 Rows are (example, α, direction) triples: the steps of all examples go through the model
-together, in chunks of path points, with ``g = batch_size // points`` cotangents or tangents
-per pass, so at most ``batch_size`` rows are differentiated per pass.  ``mode="auto"`` takes
-reverse mode without measuring when it needs no more passes than forward mode (⌈T/g⌉ ≤
-⌈P/g⌉: a JVP pass, primal included, was measured dearer than a forward plus a VJP pass of the
-same width, see ``benchmarks/results/sequence_attr.md``); otherwise it **measures** one
-forward, one batched VJP pass and one batched JVP pass on the first chunk and the whole
-sequence (cached per model and shape in :data:`COST_CACHE`), and picks the smaller
-prediction: reverse = chunks × Σ_groups (forward + VJP) × cut length / full length; forward =
-chunks × ⌈P/g⌉ JVP passes.  ``extras["costs"]`` holds the measurement and both predictions.
+together, in chunks of at most ``batch_size`` path points; forward mode differentiates
+``g = batch_size // points`` tangents per pass.  ``mode="auto"`` takes reverse mode without
+measuring when T ≤ P (P = L moving positions, or L + T − 1 with the prefix): one JVP tangent
+was always measured dearer than one VJP (c = 3-9 in ``benchmarks/results/sequence_attr.md``).
+Otherwise it **measures** one forward, one VJP and one batched JVP pass on the first chunk and
+the whole sequence (cached per model and shape in :data:`COST_CACHE`) and picks the smaller
+prediction: reverse = chunks × Σ_groups (forward + g VJPs) × cut length / full length;
+forward = chunks × ⌈P/g⌉ JVP passes.  ``extras["costs"]`` holds the measurement and both
+predictions.
 An operation without forward-mode support (the fused SDPA kernel on the CPU) makes forward
 mode retry with eager attention, and if that fails too, fall back to reverse mode, with a
 warning; ``extras["mode"]`` and ``extras["fallback"]`` say what ran.
@@ -417,6 +418,17 @@ def _chunks(total: int, size: int) -> Iterator[slice]:
         yield slice(start, min(total, start + size))
 
 
+def reverse_group(prob: _Problem) -> int:
+    """Output tokens sharing one forward in reverse mode: ⌈√(2 (L + T/2))⌉, at most T.
+
+    A group's forward is shared by its g tokens, but each of their backward passes runs on
+    the group's longest cut, (g − 1)/2 positions longer than its own on average; with a
+    backward pass per position about as dear as a forward one, g·T/2 wasted positions against
+    (T/g)·(L + T/2) forward positions balance at g = √(2 (L + T/2)).
+    """
+    return max(1, min(prob.outputs, math.ceil(math.sqrt(2 * (prob.length + prob.outputs / 2)))))
+
+
 def _run_reverse(
     prob: _Problem,
     rows: torch.Tensor,
@@ -425,34 +437,39 @@ def _run_reverse(
     per_chunk: int,
     width: int,
 ) -> tuple[torch.Tensor, int]:
-    """Batched VJPs, ``width`` output tokens per pass, each group from its own forward.
+    """One VJP per output token; a group of tokens shares one forward of its cut sequence.
 
     A group of output tokens t0 ≤ t < t1 reads positions < L + t1 − 1 only (the causal mask),
-    so its forward and backward run on the sequence cut there: one forward per group instead
-    of one per token (Captum), and no backward through positions no token of the group reads
-    (a single forward of the whole sequence would backpropagate T times through all of it).
+    so its forward runs on the sequence cut there: one forward per group instead of one per
+    token (Captum), and no backward through positions no token of the group reads.  The VJPs
+    of a group run one after the other from the retained graph: batched through
+    ``is_grads_batched`` (``vmap`` over the backward) they were measured 1.4x slower on the
+    CPU (benchmarks/results/sequence_attr.md).  ``width`` is unused: memory is that of one
+    forward of ``per_chunk`` rows.
     """
+    del width
     attrs = torch.zeros(prob.n, prob.outputs, prob.sources, dtype=prob.inputs.dtype,
                         device=prob.inputs.device)  # fmt: skip
     passes = 0
+    size = reverse_group(prob)
     for sl in _chunks(int(rows.shape[0]), per_chunk):
         r, a, w = rows[sl], alphas[sl], weights[sl]
         with torch.no_grad():
             full = prob.points(r, a)
         d = prob.diffs.index_select(0, r)  # (a, P, d)
-        for group in _chunks(prob.outputs, width):
+        for group in _chunks(prob.outputs, size):
             cut = prob.cut(group)
             pts = full[:, :cut].clone().requires_grad_(True)
             lp = prob.log_probs(pts, r, group)  # (a, g)
             g = group.stop - group.start
-            cot = torch.zeros((g,) + tuple(lp.shape), dtype=lp.dtype, device=lp.device)
-            idx = torch.arange(g, device=lp.device)
-            cot[idx, :, idx] = w.to(lp.dtype).unsqueeze(0)
-            (grad,) = torch.autograd.grad(lp, pts, cot, is_grads_batched=True)
-            passes += 1
             p = min(prob.sources, cut)
-            contrib = (grad[:, :, :p] * d[:, :p].unsqueeze(0)).sum(-1)  # (g, a, p)
-            attrs[:, group, :p].index_add_(0, r, contrib.transpose(0, 1).detach())
+            for j in range(g):
+                (grad,) = torch.autograd.grad(
+                    lp[:, j], pts, w.to(lp.dtype), retain_graph=j < g - 1
+                )
+                passes += 1
+                contrib = (grad[:, :p] * d[:, :p]).sum(-1)  # (a, p)
+                attrs[:, group.start + j, :p].index_add_(0, r, contrib.detach())
     return attrs, passes
 
 
@@ -553,21 +570,19 @@ def _choose(
     per_chunk: int,
     width: int,
 ) -> tuple[str, dict[str, Any] | None]:
-    """``mode="auto"``: the mode with fewer passes, or the one measured cheaper."""
-    rev_passes = math.ceil(prob.outputs / width)
+    """``mode="auto"``: reverse when T ≤ P, else the mode measured cheaper."""
     fwd_passes = math.ceil(prob.sources / width)
-    if rev_passes <= fwd_passes:
+    if prob.outputs <= prob.sources:
         return "reverse", None
     costs = dict(measure_costs(prob, rows[:per_chunk], alphas[:per_chunk], width))
     chunks = math.ceil(int(rows.shape[0]) / per_chunk)
     # reverse mode runs each group of output tokens on the sequence cut after the last
-    # position it reads; its forward and VJP are taken as linear in that length
+    # position it reads; its forward and VJPs are taken as linear in that length
     full = int(prob.inputs.shape[1])
-    g_rev = min(width, prob.outputs)
-    per_pass = float(costs["forward"]) + float(costs["vjp"])
+    fwd, vjp = float(costs["forward"]), float(costs["vjp"])
     predicted_rev = chunks * sum(
-        per_pass * prob.cut(grp) / full * (grp.stop - grp.start) / g_rev
-        for grp in _chunks(prob.outputs, width)
+        (fwd + vjp * (grp.stop - grp.start)) * prob.cut(grp) / full
+        for grp in _chunks(prob.outputs, reverse_group(prob))
     )
     costs["predicted_reverse"] = predicted_rev
     if costs.get("jvp") is None:
@@ -580,10 +595,10 @@ def _choose(
 def measure_costs(
     prob: _Problem, rows: torch.Tensor, alphas: torch.Tensor, width: int
 ) -> dict[str, Any]:
-    """Seconds of one forward, one batched VJP pass and one batched JVP pass (cached).
+    """Seconds of one forward, one VJP and one batched JVP pass (cached).
 
-    Measured on the given chunk of path points and the whole sequence, with ``width``
-    cotangents / tangents (fewer where T or P is smaller), once per
+    Measured on the given chunk of path points and the whole sequence, the JVP pass with
+    ``width`` tangents (fewer where P is smaller), once per
     (model, device, dtype, chunk, width, sequence length, moving positions); ``"jvp"`` is None
     (with a ``"reason"``) where the model has no forward-mode derivative.
     """
@@ -591,14 +606,12 @@ def measure_costs(
            width, int(prob.inputs.shape[1]), prob.sources, prob.outputs)  # fmt: skip
     if key in COST_CACHE:
         return COST_CACHE[key]
-    g_rev = min(width, prob.outputs)
     g_fwd = min(width, prob.sources)
     pts = prob.points(rows, alphas).detach().requires_grad_(True)
     t0 = time.perf_counter()
-    lp = prob.log_probs(pts, rows, slice(prob.outputs - g_rev, prob.outputs))
+    lp = prob.log_probs(pts, rows, slice(prob.outputs - 1, prob.outputs))
     t1 = time.perf_counter()
-    cot = torch.ones((g_rev,) + tuple(lp.shape), dtype=lp.dtype, device=lp.device)
-    torch.autograd.grad(lp, pts, cot, is_grads_batched=True)
+    torch.autograd.grad(lp[:, 0].sum(), pts)
     t2 = time.perf_counter()
     out: dict[str, Any] = {"forward": t1 - t0, "vjp": t2 - t1}
     d = prob.diffs.index_select(0, rows)
