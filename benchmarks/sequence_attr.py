@@ -9,7 +9,8 @@ The floor is one primal forward of all steps plus min(T, c·L) single-direction 
 passes, c = (JVP pass − primal) / VJP pass, all measured here at width 1 (a batched pass of
 g directions costs less than g single ones, so a run can come in under this "floor").
 
-Run (one thread; ratios are what matter on a shared machine):
+Times are process CPU seconds (one thread, best of ``--repeats``): the machine is shared, and
+CPU time is far less disturbed by other processes than wall time.  Run:
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/sequence_attr.py --model tiny
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/sequence_attr.py --model smollm2 \
@@ -61,9 +62,9 @@ def captum_run(model: Any, ids: torch.Tensor, out: torch.Tensor, steps: int) -> 
 def timed(fn: Any, repeats: int) -> tuple[float, Any]:
     best, res = float("inf"), None
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = time.process_time()
         res = fn()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, time.process_time() - t)
     return best, res
 
 

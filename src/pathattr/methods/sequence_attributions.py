@@ -592,6 +592,17 @@ def _choose(
     return ("forward" if predicted_fwd < predicted_rev else "reverse"), costs
 
 
+def _clock(device: torch.device) -> float:
+    """Seconds for timing a pass: process CPU time on the CPU (robust to other processes on a
+    shared machine; the passes run on the calling thread's pool), wall time after a
+    synchronise on an accelerator."""
+    if device.type == "cpu":
+        return time.process_time()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 def measure_costs(
     prob: _Problem, rows: torch.Tensor, alphas: torch.Tensor, width: int
 ) -> dict[str, Any]:
@@ -607,18 +618,19 @@ def measure_costs(
     if key in COST_CACHE:
         return COST_CACHE[key]
     g_fwd = min(width, prob.sources)
+    dev = prob.inputs.device
     pts = prob.points(rows, alphas).detach().requires_grad_(True)
-    t0 = time.perf_counter()
+    t0 = _clock(dev)
     lp = prob.log_probs(pts, rows, slice(prob.outputs - 1, prob.outputs))
-    t1 = time.perf_counter()
+    t1 = _clock(dev)
     torch.autograd.grad(lp[:, 0].sum(), pts)
-    t2 = time.perf_counter()
+    t2 = _clock(dev)
     out: dict[str, Any] = {"forward": t1 - t0, "vjp": t2 - t1}
     d = prob.diffs.index_select(0, rows)
     try:
-        t3 = time.perf_counter()
+        t3 = _clock(dev)
         _jvp(prob, pts.detach(), rows, _tangents(pts.detach(), d, slice(0, g_fwd)))
-        out["jvp"] = time.perf_counter() - t3
+        out["jvp"] = _clock(dev) - t3
     except ForwardModeUnsupported as err:
         out["jvp"] = None
         out["reason"] = str(err)
