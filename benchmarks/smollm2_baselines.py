@@ -47,7 +47,8 @@ def main() -> None:
             r = pathattr.sequence_attributions(
                 model, ids, output_ids=gen, steps=steps, baselines=base, warn_tol=None
             )
-            diff = ", ".join(f"{v:.2f}" for v in (r.output - r.baseline_output).reshape(-1).tolist())
+            gap = (r.output - r.baseline_output).reshape(-1)
+            diff = ", ".join(f"{v:.2f}" for v in gap.tolist())
             rel = ", ".join(f"{v:.3f}" for v in r.relative_delta.reshape(-1).tolist())
             print(
                 f"| {base} | {steps} | {diff} | {rel} | {time.perf_counter() - t:.0f} |",

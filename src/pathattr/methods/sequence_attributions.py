@@ -464,9 +464,7 @@ def _run_reverse(
             g = group.stop - group.start
             p = min(prob.sources, cut)
             for j in range(g):
-                (grad,) = torch.autograd.grad(
-                    lp[:, j], pts, w.to(lp.dtype), retain_graph=j < g - 1
-                )
+                (grad,) = torch.autograd.grad(lp[:, j], pts, w.to(lp.dtype), retain_graph=j < g - 1)
                 passes += 1
                 contrib = (grad[:, :p] * d[:, :p]).sum(-1)  # (a, p)
                 attrs[:, group.start + j, :p].index_add_(0, r, contrib.detach())
