@@ -35,11 +35,12 @@ together, in chunks of at most ``batch_size`` path points; forward mode differen
 ``g = batch_size // points`` tangents per pass.  ``mode="auto"`` takes reverse mode without
 measuring when T ≤ P (P = L moving positions, or L + T − 1 with the prefix): one JVP tangent
 was always measured dearer than one VJP (c = 3-9 in ``benchmarks/results/sequence_attr.md``).
-Otherwise it **measures** one forward, one VJP and one batched JVP pass on the first chunk and
-the whole sequence (cached per model and shape in :data:`COST_CACHE`) and picks the smaller
-prediction: reverse = chunks × Σ_groups (forward + g VJPs) × cut length / full length;
-forward = chunks × ⌈P/g⌉ JVP passes.  ``extras["costs"]`` holds the measurement and both
-predictions.
+Otherwise it **measures** one forward, one VJP and one single-tangent JVP on the first chunk
+and the whole sequence (cached per model and shape in :data:`COST_CACHE`; about 2 + c forward
+passes, c the JVP/VJP cost ratio) and picks the smaller prediction: reverse = chunks ×
+Σ_groups (forward + g VJPs) × cut length / full length; forward = chunks × Σ_passes (forward
++ g × (JVP − forward)), the per-tangent cost measured as roughly constant in g.
+``extras["costs"]`` holds the measurement and both predictions.
 An operation without forward-mode support (the fused SDPA kernel on the CPU) makes forward
 mode retry with eager attention, and if that fails too, fall back to reverse mode, with a
 warning; ``extras["mode"]`` and ``extras["fallback"]`` say what ran.
@@ -569,7 +570,6 @@ def _choose(
     width: int,
 ) -> tuple[str, dict[str, Any] | None]:
     """``mode="auto"``: reverse when T ≤ P, else the mode measured cheaper."""
-    fwd_passes = math.ceil(prob.sources / width)
     if prob.outputs <= prob.sources:
         return "reverse", None
     costs = dict(measure_costs(prob, rows[:per_chunk], alphas[:per_chunk], width))
@@ -585,7 +585,11 @@ def _choose(
     costs["predicted_reverse"] = predicted_rev
     if costs.get("jvp") is None:
         return "reverse", costs
-    predicted_fwd = chunks * fwd_passes * float(costs["jvp"] or 0)
+    # a JVP pass of g tangents: the primal plus g tangents, each priced by the one measured
+    tangent = max(float(costs["jvp"]) - fwd, 0.0)
+    predicted_fwd = chunks * sum(
+        fwd + tangent * (grp.stop - grp.start) for grp in _chunks(prob.sources, width)
+    )
     costs["predicted_forward"] = predicted_fwd
     return ("forward" if predicted_fwd < predicted_rev else "reverse"), costs
 
@@ -604,10 +608,9 @@ def _clock(device: torch.device) -> float:
 def measure_costs(
     prob: _Problem, rows: torch.Tensor, alphas: torch.Tensor, width: int
 ) -> dict[str, Any]:
-    """Seconds of one forward, one VJP and one batched JVP pass (cached).
+    """Seconds of one forward, one VJP and one JVP (one tangent, primal included) (cached).
 
-    Measured on the given chunk of path points and the whole sequence, the JVP pass with
-    ``width`` tangents (fewer where P is smaller), once per
+    Measured on the given chunk of path points and the whole sequence, once per
     (model, device, dtype, chunk, width, sequence length, moving positions); ``"jvp"`` is None
     (with a ``"reason"``) where the model has no forward-mode derivative.
     """
@@ -615,7 +618,6 @@ def measure_costs(
            width, int(prob.inputs.shape[1]), prob.sources, prob.outputs)  # fmt: skip
     if key in COST_CACHE:
         return COST_CACHE[key]
-    g_fwd = min(width, prob.sources)
     dev = prob.inputs.device
     pts = prob.points(rows, alphas).detach().requires_grad_(True)
     t0 = _clock(dev)
@@ -627,7 +629,7 @@ def measure_costs(
     d = prob.diffs.index_select(0, rows)
     try:
         t3 = _clock(dev)
-        _jvp(prob, pts.detach(), rows, _tangents(pts.detach(), d, slice(0, g_fwd)))
+        _jvp(prob, pts.detach(), rows, _tangents(pts.detach(), d, slice(0, 1)))
         out["jvp"] = _clock(dev) - t3
     except ForwardModeUnsupported as err:
         out["jvp"] = None
