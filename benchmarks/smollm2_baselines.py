@@ -26,7 +26,9 @@ import pathattr  # noqa: E402
 
 def main() -> None:
     torch.set_num_threads(1)
-    steps_list = [int(s) for s in (sys.argv[1:] or ["32", "128", "256"])]
+    # arguments: step counts and baseline names, e.g. ``32 128 mean``
+    steps_list = [int(a) for a in sys.argv[1:] if a.isdigit()] or [32, 128, 256]
+    bases = [a for a in sys.argv[1:] if not a.isdigit()] or ["zero", "mean"]
     model, tok = _smollm2.load()
     msgs = [{"role": "user", "content": "What is the capital of France?"}]
     enc = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt")
@@ -41,7 +43,7 @@ def main() -> None:
     )
     print("\n| baseline | steps | F_t(x) − F_t(x') per token | relative residual per token | s |")
     print("|---|---|---|---|---|")
-    for base in ("zero", "mean"):
+    for base in bases:
         for steps in steps_list:
             t = time.perf_counter()
             r = pathattr.sequence_attributions(
@@ -64,7 +66,8 @@ def main() -> None:
         return torch.log_softmax(logits, -1)[:, y]
 
     print("\nsteps='auto' (tol 1e-2, max_steps 256), first output token:")
-    for name, b in (("zero", torch.zeros_like(x)), ("mean", emb.mean(0).expand_as(x))):
+    starts = {"zero": torch.zeros_like(x), "mean": emb.mean(0).expand_as(x)}
+    for name, b in ((k, v) for k, v in starts.items() if k in bases):
         t = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

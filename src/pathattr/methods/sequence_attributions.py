@@ -72,6 +72,11 @@ from pathattr.result import Attribution, completeness, warn_if_incomplete
 
 MODES = ("auto", "reverse", "forward")
 
+#: ``batch_size="auto"``: the share of free memory a pass may keep, and a cap in bytes
+MEMORY_FRACTION = 0.25
+MAX_AUTO_BYTES = 2 * 2**30
+_ROW_BYTES: dict[tuple[Any, ...], int] = {}
+
 #: measured pass times, keyed by (id(model), device, dtype, rows per chunk, group width,
 #: sequence length, sources): ``{"forward": s, "vjp": s, "jvp": s}`` (jvp None: unsupported)
 COST_CACHE: dict[tuple[Any, ...], dict[str, float | None]] = {}
@@ -130,7 +135,7 @@ def sequence_attributions(
     steps: int = 50,
     rule: str | None = None,
     mode: str = "auto",
-    batch_size: int | None = 256,
+    batch_size: int | str | None = "auto",
     attribute_to_prefix: bool = False,
     warn_tol: float | None = 0.05,
 ) -> Attribution:
@@ -151,7 +156,10 @@ def sequence_attributions(
         rule: the quadrature rule, ``gausslegendre`` (default, as Captum), ``riemann_*``.
         mode: ``"auto"`` (default), ``"reverse"`` or ``"forward"`` (module docstring).
         batch_size: most rows differentiated per pass, a row being a (path point,
-            cotangent or tangent) pair; None: everything in one pass.
+            cotangent or tangent) pair; None: everything in one pass; ``"auto"`` (default):
+            as many rows as fit :data:`MEMORY_FRACTION` of the free memory (at most
+            :data:`MAX_AUTO_BYTES`), from the bytes autograd keeps for one row of the whole
+            sequence, measured once per model and shape.
         attribute_to_prefix: also move the output prefix y_<t along the path; then the
             attributions have L + T − 1 columns and ``A[t, L + j]`` (j < t) is y_{j+1}'s share.
         warn_tol: warn (``CompletenessWarning``) when some output token's relative
@@ -176,10 +184,12 @@ def sequence_attributions(
         raise ValueError(f"rule: expected one of {', '.join(RULES)}, got {rule!r}")
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    if (
+        batch_size is not None
+        and batch_size != "auto"
+        and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1)
     ):
-        raise ValueError(f"batch_size: expected a positive int or None, got {batch_size!r}")
+        raise ValueError(f"batch_size: expected a positive int, 'auto' or None, got {batch_size!r}")
     if warn_tol is not None and (not isinstance(warn_tol, (int, float)) or warn_tol < 0):
         raise ValueError(f"warn_tol: expected a number >= 0 or None, got {warn_tol!r}")
 
@@ -191,7 +201,12 @@ def sequence_attributions(
     alphas = alphas_k.repeat(prob.n)
     weights = weights_k.repeat(prob.n)
     total = int(rows.shape[0])
-    budget = total * max(prob.outputs, prob.sources) if batch_size is None else batch_size
+    if batch_size is None:
+        budget = total * max(prob.outputs, prob.sources)
+    elif batch_size == "auto":
+        budget = auto_rows(prob)
+    else:
+        budget = int(batch_size)
     # path points per pass, and directions (cotangents / tangents) per pass
     per_chunk = max(1, min(total, budget))
     per_chunk = -(-total // -(-total // per_chunk))  # equal chunks
@@ -592,6 +607,38 @@ def _choose(
     )
     costs["predicted_forward"] = predicted_fwd
     return ("forward" if predicted_fwd < predicted_rev else "reverse"), costs
+
+
+def auto_rows(prob: _Problem) -> int:
+    """Rows per pass for ``batch_size="auto"`` (see :func:`sequence_attributions`).
+
+    The bytes autograd saves for one row of the whole sequence are measured with
+    ``saved_tensors_hooks`` on probes of one and two rows (the difference drops what does not
+    grow with rows, such as weights); a JVP tangent row is taken to cost as much.
+    """
+    from pathattr.engine.memory import available_bytes
+
+    dev = prob.inputs.device
+    key = (id(prob.model), str(dev), prob.inputs.dtype, tuple(prob.inputs.shape[1:]),
+           prob.outputs)  # fmt: skip
+    if key not in _ROW_BYTES:
+        sizes = []
+        for k in (1, 2):
+            rows = torch.zeros(k, dtype=torch.long, device=dev)
+            pts = prob.points(rows, torch.full((k,), 0.5, device=dev)).requires_grad_(True)
+            seen: dict[tuple[int, int], int] = {}
+
+            def pack(t: torch.Tensor, seen: dict[tuple[int, int], int] = seen) -> torch.Tensor:
+                # views of one buffer saved by several operations are counted once
+                seen[(t.data_ptr(), t.numel())] = t.numel() * t.element_size()
+                return t
+
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                prob.log_probs(pts, rows)
+            sizes.append(sum(seen.values()))
+        _ROW_BYTES[key] = max(1, sizes[1] - sizes[0], sizes[0] // 2)
+    budget = min(MEMORY_FRACTION * available_bytes(dev), MAX_AUTO_BYTES)
+    return max(1, int(budget // _ROW_BYTES[key]))
 
 
 def _clock(device: torch.device) -> float:
