@@ -73,12 +73,14 @@ def floor(model: Any, ids: torch.Tensor, out: torch.Tensor, steps: int) -> tuple
     prob = seq._prepare(model, ids, out, 0, False)
     rows = torch.zeros(steps, dtype=torch.long)
     alphas = torch.linspace(0.05, 0.95, steps)
+    best: dict[str, float] = {}
+    for _ in range(3):  # best of three, the first one warming up
+        seq.COST_CACHE.clear()
+        c1 = seq.measure_costs(prob, rows, alphas, 1)
+        for k in ("forward", "vjp", "jvp"):
+            best[k] = min(best.get(k, float("inf")), float(c1[k]))
     seq.COST_CACHE.clear()
-    seq.measure_costs(prob, rows, alphas, 1)  # warm-up
-    seq.COST_CACHE.clear()
-    c1 = seq.measure_costs(prob, rows, alphas, 1)
-    seq.COST_CACHE.clear()
-    fwd, vjp, jvp = float(c1["forward"]), float(c1["vjp"]), float(c1["jvp"])
+    fwd, vjp, jvp = best["forward"], best["vjp"], best["jvp"]
     c = max(jvp - fwd, 1e-9) / vjp
     t, length = out.shape[-1], ids.shape[-1]
     return fwd + min(t, c * length) * vjp, c

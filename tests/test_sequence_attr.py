@@ -121,6 +121,18 @@ def test_prefix_attribution_is_causal_and_complete() -> None:
     assert float(rev.relative_delta.max()) < 1e-3
 
 
+def test_auto_batch_size_bounds_the_rows_by_memory() -> None:
+    model = llama(8)
+    ids, out = torch.arange(6), torch.arange(4)
+    prob = seq._prepare(model, ids, out, "mean", False)
+    rows = seq.auto_rows(prob)
+    per_row = next(v for k, v in seq._ROW_BYTES.items() if k[0] == id(model))
+    assert rows >= 1 and rows * per_row <= seq.MAX_AUTO_BYTES
+    auto = pathattr.sequence_attributions(model, ids, output_ids=out, steps=6)
+    small = pathattr.sequence_attributions(model, ids, output_ids=out, steps=6, batch_size=2)
+    torch.testing.assert_close(auto.attributions, small.attributions)
+
+
 def test_auto_takes_reverse_without_measuring_when_outputs_are_fewer() -> None:
     model = llama(3)
     seq.COST_CACHE.clear()
@@ -191,6 +203,7 @@ def test_zero_baseline_is_flagged_by_completeness_on_rmsnorm() -> None:
         ({"output_ids": torch.arange(3), "steps": 0}, ValueError, "steps: expected an int >= 1"),
         ({"output_ids": torch.arange(3), "steps": 2.5}, TypeError, "steps: expected a pos"),
         ({"output_ids": torch.arange(3), "batch_size": 0}, ValueError, "batch_size"),
+        ({"output_ids": torch.arange(3), "batch_size": "lots"}, ValueError, "batch_size: expected"),
         ({"output_ids": torch.arange(3), "rule": "simpson"}, ValueError, "rule: expected one of"),
         ({"output_ids": torch.arange(3), "baselines": "pad"}, ValueError, "baselines: expected"),
         ({"output_ids": torch.arange(3), "baselines": torch.zeros(3, 7)}, ValueError,
