@@ -45,14 +45,19 @@ An operation without forward-mode support (the fused SDPA kernel on the CPU) mak
 mode retry with eager attention, and if that fails too, fall back to reverse mode, with a
 warning; ``extras["mode"]`` and ``extras["fallback"]`` say what ran.
 
-**Baselines.** The default, ``baselines="mean"``, is the mean of the embedding matrix over the
-vocabulary at every source position.  The all-zero embedding is a poor baseline for models
-with RMSNorm (Llama, SmolLM2, Gemma): RMSNorm divides by the embedding's root mean square,
-which vanishes at e' = 0, so the integrand is singular at α = 0 and IG does not converge
-(SmolLM2: Σ A = 28 at 32 steps and 74 at 256 for F(e) − F(0) = 10.6); the completeness report
-``relative_delta`` shows it.  The mean embedding has a non-zero norm, carries no token's
-identity, and keeps the integrand smooth.  ``"zero"``, a token id (``pad``/``unk``, Captum's
-convention) or explicit embeddings are accepted too.
+**Baselines.**  The default, ``baselines="mean"``, is the mean of the embedding matrix over the
+vocabulary, at every source position.  The all-zero embedding is wrong for models with
+RMSNorm (Llama, SmolLM2, Gemma): RMSNorm(αe) = RMSNorm(e) for every α > 0 (up to its ε), so
+F jumps between α = 0 and the smallest α > 0, and IG converges to F(e) − F(0⁺), not to
+F(e) − F(0).  Measured on SmolLM2-135M-Instruct (``benchmarks/results/sequence_attr.md``):
+F_1 goes from −10.8 at α = 0 to −6.2 at α = 0.01, the gradient at e' = 0 is not finite, and
+the completeness residual grows with the steps (Σ A = 28 at 32 steps, 74 at 256, for
+F(e) − F(0) = 10.6 in the data notes).  The mean embedding has a non-zero norm (2.2 against a
+median token norm of 3.2), is no particular token, and F is continuous at it.  It does not
+make a 30-layer LM's path smooth: for the first answer token (whose query position moves
+along the path) F still has steep stretches and ``relative_delta`` stays large at 256 steps;
+the completeness report and ``steps`` are the user's instruments there.  ``"zero"``, a token
+id (Captum's convention) or explicit embeddings are accepted too.
 """
 
 from __future__ import annotations
