@@ -95,6 +95,20 @@ def test_nan_is_reported_by_the_other_methods(name: str) -> None:
         METHODS[name](NaNModel(), torch.rand(2, 4, dtype=D))
 
 
+def test_auto_steps_stop_at_once_on_a_nan_path() -> None:
+    """No chasing NaN to max_steps: the example stops after its first panel, flagged."""
+
+    class NaNModel(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x * float("nan")).sum(1)
+
+    with pytest.warns(NonFiniteWarning):
+        res = pathattr.integrated_gradients(NaNModel(), torch.rand(2, 4, dtype=D), steps="auto")
+    assert res.evaluations.max() <= 9
+    assert res.extras["stop_reason"] == ["non_finite", "non_finite"]
+    assert not res.extras["converged"].any()
+
+
 def test_finite_results_raise_no_non_finite_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", NonFiniteWarning)
@@ -338,3 +352,35 @@ def test_create_graph_is_fully_differentiable_in_the_inputs() -> None:
     torch.testing.assert_close(res.attributions.detach(), (w * leaf**2).detach())
     (grad,) = torch.autograd.grad(res.attributions.sum(), leaf)
     torch.testing.assert_close(grad, 2 * w * leaf.detach())
+
+
+# --- the metrics and the axiom checker refuse an empty batch with one clear error -------------
+
+
+def _perturb(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    noise = torch.randn_like(x) * 0.1
+    return noise, x - noise
+
+
+SCORES: dict[str, Callable[[nn.Module, torch.Tensor], Any]] = {
+    "deletion": lambda m, x: pathattr.metrics.deletion_curve(m, x, torch.zeros_like(x), target=0),
+    "insertion": lambda m, x: pathattr.metrics.insertion_curve(m, x, torch.zeros_like(x), target=0),
+    "infidelity": lambda m, x: pathattr.metrics.infidelity(
+        m, _perturb, x, torch.zeros_like(x), target=0
+    ),
+    "max_sensitivity": lambda m, x: pathattr.metrics.max_sensitivity(
+        lambda xx, **kw: pathattr.saliency(m, xx, target=0).attributions, x
+    ),
+    "model_randomisation": lambda m, x: pathattr.metrics.model_randomisation(
+        pathattr.saliency, m, x, target=0
+    ),
+    "axioms.check": lambda m, x: pathattr.axioms.check(
+        pathattr.integrated_gradients, m, x, target=0
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCORES))
+def test_scores_refuse_an_empty_batch(name: str) -> None:
+    with pytest.raises(ValueError, match="inputs: expected at least one example"):
+        SCORES[name](mlp(), torch.zeros(0, 4, dtype=D))

@@ -201,3 +201,39 @@ def test_train_mode_model_is_left_unchanged() -> None:
         )
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+# --- the Captum drop-in ------------------------------------------------------------------------
+
+
+def test_captum_facade_matches_captum_with_delta() -> None:
+    from pathattr.captum import LayerIntegratedGradients as Ours
+
+    model = TextNet().double().eval()
+    ids = torch.randint(1, 20, (3, 6))
+    mask = torch.ones(3, 6, dtype=D)
+    kw = dict(baselines=0, target=[0, 2, 1], additional_forward_args=(mask,), n_steps=12,
+              return_convergence_delta=True)  # fmt: skip
+    a, d = Ours(model, model.emb).attribute(ids, **kw)
+    b, e = LayerIntegratedGradients(model, model.emb).attribute(ids, **kw)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(d, e)
+    lig = Ours(model, model.emb)
+    assert lig.has_convergence_delta() and lig.multiplies_by_inputs
+    assert lig.get_name() == LayerIntegratedGradients.get_name()
+    with pytest.raises(NotImplementedError):
+        lig.attribute_future()
+
+
+def test_captum_facade_layer_input_and_layer_lists() -> None:
+    from pathattr.captum import LayerIntegratedGradients as Ours
+
+    model = net()
+    x = torch.randn(2, 1, 6, 6, dtype=D)
+    a = Ours(model, model.conv2).attribute(x, target=1, attribute_to_layer_input=True)
+    b = LayerIntegratedGradients(model, model.conv2).attribute(
+        x, target=1, attribute_to_layer_input=True
+    )
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="grad_kwargs: .* unsupported keys"):
+        Ours(model, model.conv2).attribute(x, target=1, grad_kwargs={"retain_graph": True})

@@ -32,7 +32,7 @@ _LAZY = {
     "BatchAttributor": "pathattr.engine.batch",
 }
 _SUBMODULES = {"axioms", "priors", "metrics", "viz", "captum", "engine", "paths", "quadrature",
-               "methods", "baselines", "domains", "cli"}  # fmt: skip
+               "methods", "baselines", "domains", "cli", "text"}  # fmt: skip
 
 __all__ = [
     "Attribution",

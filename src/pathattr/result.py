@@ -100,16 +100,16 @@ def completeness(
     out, base = output.detach(), baseline_output.detach()
     diff = out - base
     delta = total - diff
-    floor = undefined_floor(out, base)
-    relative = delta.abs() / diff.abs().clamp_min(torch.finfo(diff.dtype).tiny)
-    relative = torch.where(diff.abs() > floor, relative, torch.full_like(relative, float("nan")))
-    return delta, relative
+    gap = diff.abs_()
+    relative = delta.abs().div_(gap)
+    # in place and without a host sync: a few µs, which matter on sub-millisecond calls
+    return delta, relative.masked_fill_(gap <= undefined_floor(out, base), float("nan"))
 
 
 def undefined_floor(output: torch.Tensor, baseline_output: torch.Tensor) -> torch.Tensor:
     """|F(x) − F(x')| at or below which the relative residual is undefined (rounding level)."""
     eps = torch.finfo(output.dtype).eps
-    return 4 * eps * torch.maximum(output.abs(), baseline_output.abs())
+    return torch.maximum(output.abs(), baseline_output.abs()).mul_(4 * eps)
 
 
 def warn_if_incomplete(

@@ -126,7 +126,7 @@ def check(
     unknown = [c for c in wanted if c not in CHECKS]
     if unknown:
         raise ValueError(f"checks: expected names from {list(CHECKS)}, got unknown {unknown}")
-    x = as_tuple(inputs)[0]
+    x = as_tuple(inputs, nonempty=True)[0]
     b = as_baselines(baselines, (x,))[0]
     ctx = _Context(method, model, x, b, target, seed)
     runners: dict[str, tuple[Callable[[], CheckResult], float]] = {

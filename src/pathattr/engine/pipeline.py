@@ -51,6 +51,10 @@ from pathattr.result import Attribution, completeness, warn_if_incomplete
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
 
 
+#: ``batch_size`` of :meth:`Prepared.integrate` / :meth:`Prepared.evaluate`: resolve the user's
+RESOLVE = "resolve"
+
+
 class NonFiniteWarning(UserWarning):
     """F(x), F(x') or the attributions hold NaN or inf for some examples."""
 
@@ -136,14 +140,15 @@ class Prepared:
         keys: torch.Tensor | None = None,
         grid: int | None = None,
         ends: tuple[tuple[torch.Tensor, ...], ...] | None = None,
-        batch_size: int | None | str = "resolve",
+        batch_size: int | None | str = RESOLVE,
         desc: str = "gradients",
     ) -> Integral:
-        """Σ_k w_k ∇F(γ(α_k)) ⊙ γ'(α_k) per example on the engine, chunked, with progress."""
-        bsz = self.resolve_batch_size(path, rows, alphas, keys) if batch_size == "resolve" else (
-            batch_size if not isinstance(batch_size, str) else None
-        )  # fmt: skip
-        self.extras["batch_size"] = bsz
+        """Σ_k w_k ∇F(γ(α_k)) ⊙ γ'(α_k) per example on the engine, chunked, with progress.
+
+        ``batch_size``: rows per model call already resolved (an int or None), or
+        :data:`RESOLVE` (the default) to resolve the user's ``batch_size`` for these rows.
+        """
+        bsz = self._rows_per_call(batch_size, path, rows, alphas, keys)
         bar = progress_bar(int(rows.shape[0]), self.progress, desc=desc)
         try:
             return integrate(
@@ -161,15 +166,15 @@ class Prepared:
         alphas: torch.Tensor,
         *,
         keys: torch.Tensor | None = None,
-        batch_size: int | None | str = "resolve",
+        batch_size: int | None | str = RESOLVE,
         desc: str = "gradients",
         show_progress: bool = True,
     ) -> Iterator[Chunk]:
-        """F and ∇F at every row, one :class:`~pathattr.engine.core.Chunk` per model call."""
-        bsz = self.resolve_batch_size(path, rows, alphas, keys) if batch_size == "resolve" else (
-            batch_size if not isinstance(batch_size, str) else None
-        )  # fmt: skip
-        self.extras["batch_size"] = bsz
+        """F and ∇F at every row, one :class:`~pathattr.engine.core.Chunk` per model call.
+
+        ``batch_size`` as in :meth:`integrate`.
+        """
+        bsz = self._rows_per_call(batch_size, path, rows, alphas, keys)
         bar = progress_bar(int(rows.shape[0]), self.progress and show_progress, desc=desc)
         try:
             yield from evaluate_rows(
@@ -179,6 +184,24 @@ class Prepared:
             )  # fmt: skip
         finally:
             bar.close()
+
+    def _rows_per_call(
+        self,
+        batch_size: int | None | str,
+        path: Any,
+        rows: torch.Tensor,
+        alphas: torch.Tensor,
+        keys: torch.Tensor | None,
+    ) -> int | None:
+        bsz = (
+            self.resolve_batch_size(path, rows, alphas, keys)
+            if batch_size == RESOLVE
+            else None
+            if isinstance(batch_size, str)
+            else batch_size
+        )
+        self.extras["batch_size"] = bsz
+        return bsz
 
     def forward(
         self, points: tuple[torch.Tensor, ...], batch_size: int | None = None

@@ -34,11 +34,15 @@ def warn_zero_gradient(where: str = "every path point", stacklevel: int = 2) -> 
     )
 
 
-def as_tuple(inputs: Any, name: str = "inputs", *, finite: bool = True) -> tuple[torch.Tensor, ...]:
+def as_tuple(
+    inputs: Any, name: str = "inputs", *, finite: bool = True, nonempty: bool = False
+) -> tuple[torch.Tensor, ...]:
     """Inputs as a non-empty tuple of tensors with a common batch dimension.
 
     ``finite=False`` skips the NaN/inf check, for callers that run the cheaper combined
-    :func:`check_finite_paths` instead.
+    :func:`check_finite_paths` instead.  ``nonempty=True`` refuses a batch of 0 examples (for
+    the metrics and checks, whose scores need at least one example; the attribution methods
+    answer an empty batch with an empty result instead).
     """
     tup = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     if not tup:
@@ -58,6 +62,11 @@ def as_tuple(inputs: Any, name: str = "inputs", *, finite: bool = True) -> tuple
         if finite:
             _check_finite(t, label)
     n = tup[0].shape[0]
+    if nonempty and n == 0:
+        raise ValueError(
+            f"{name}: expected at least one example, got an empty batch (shape "
+            f"{tuple(tup[0].shape)}); a score over no examples is not defined"
+        )
     for i, t in enumerate(tup[1:], 1):
         if t.shape[0] != n:
             raise ValueError(

@@ -7,25 +7,36 @@ r"""Error-controlled Integrated Gradients (``integrated_gradients(..., steps="au
 
 Each example's path [0, 1] is covered by dyadic panels [a, b], each with five equispaced nodes
 (see :mod:`pathattr.quadrature.adaptive`); every example starts with the single panel [0, 1]
-(five gradients).  On a panel the Boole value :math:`B_p` is kept and two error signals are
-computed from gradients that are already there:
+(five gradients).  On a panel the Boole value :math:`B_p` is kept and four error signals are
+computed from gradients (and forward values) that are already there, all per panel:
 
-* the per-feature estimate :math:`E_p = (S2_p - S1_p)/15 \odot (x - x')` (difference of two
-  nested Simpson rules on the same nodes), measured as :math:`\|E_p\|_2 / \|A\|_2`;
-* the exact sub-interval completeness residual
-  :math:`r_p = \sum_i B_{p,i} - (F(\gamma(b)) - F(\gamma(a)))`, free because the forward value
-  at every node comes with its gradient, measured as :math:`|r_p| / |F(x) - F(x')|`.
+* the nested-Simpson difference :math:`E_p = (B_p - S2_p) \odot (x - x')`, as :math:`\|E_p\|_2`;
+* a kink term: if the integrand jumps once on the panel (a ReLU breakpoint) by
+  :math:`J = \nabla F(b) - \nabla F(a)`, Boole's error is :math:`J \odot (x - x')\, e` with one
+  scalar e, and the exact sub-interval completeness residual
+  :math:`r_p = \sum_i B_{p,i} - (F(\gamma(b)) - F(\gamma(a)))` is :math:`\sum J \odot (x - x')\, e`,
+  which gives :math:`\|J \odot (x - x')\|\, |r_p| / |\sum J \odot (x - x')|` (capped);
+* the split change :math:`\|B_l + B_r - B_{parent}\|_2` times the convergence factor the
+  Simpson differences show (about 1/15 where smooth, 1 at kinks), weighted 1/4: several kinks
+  in one panel can cancel in the first two;
+* the residual :math:`|r_p|` relative to :math:`\max(|F(x) - F(x')|, \|A\|_2/\sqrt{features})`.
 
-An example's error estimate is
-:math:`\sum_p \|E_p\|/\|A\| + \sum_p |r_p| / |\Delta F|`.  The Simpson difference alone is
-asymptotic: at a ReLU kink (a jump of the integrand) it can miss most of the panel's error,
-which the exact residual of that panel then shows; the sum of both stayed above the true
-relative L2 error on the smooth and the piecewise-linear test integrands and on most examples of
-the benchmark models (``benchmarks/results/adaptive.md`` reports the calibration).  While the
-estimate exceeds ``tol``, the panels with the largest indicators
-:math:`\|E_p\|/\|A\| + |r_p|/|\Delta F|` (large where the path bends: a ReLU kink, a
-saturation front) are halved, four new nodes each and all old nodes reused, the fewest panels
-whose indicators cover the excess over ``tol``; until ``tol`` or ``max_steps`` is reached.
+An example's estimate is 1.3 × the sum over its panels of
+:math:`(\|E_p\| + \mathrm{kink}_p + \mathrm{change}_p/4)/\|A\|_2 + |r_p|/\mathrm{scale}`.  The
+Simpson difference alone is asymptotic: at a ReLU kink it can miss most of Boole's error (31x
+for a jump just past the first quarter node).  Summing all terms with the 1.3 margin is what
+made every example flagged converged land within ``tol`` in the calibration runs
+(``tests/test_adaptive_calibration.py``, ``benchmarks/results/adaptive_goal.md``); an example
+may also not stop on its unsplit first panel unless its estimate is below ``tol``/1000.  Each
+panel's estimate has a rounding floor (a few eps of the model's dtype times the panel's
+:math:`\int |\nabla F \odot (x - x')|`); panels at the floor are not split, so an example with
+F(x) ≈ F(x') or a float16/bfloat16 model stops instead of chasing noise (flagged not converged
+if still above ``tol``).
+
+While the estimate exceeds ``tol``, the panels with the largest indicators (their terms
+above: large where the path bends: a ReLU kink, a saturation front) are halved, four new nodes
+each and all old nodes reused, the fewest panels whose indicators cover the excess over
+``tol``; until ``tol``, ``max_steps`` or the rounding floor is reached.
 
 Every round gathers the new nodes of all examples into one batched engine call, and the
 bookkeeping is vectorised over all panels of all examples: each panel carries the store rows of
@@ -42,7 +53,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -61,6 +72,22 @@ from pathattr.quadrature import adaptive as q
 from pathattr.result import Attribution, ConvergenceWarning, completeness, warn_if_incomplete
 
 _SPLIT_COST = 4
+#: Boole's error on a panel of width w whose integrand jumps once (a ReLU kink) is
+#: J · e(t) · w with |e(t)| <= 11/60 over the jump's position t (worst just past a quarter node)
+_KINK_MAX = 11.0 / 60.0
+#: weight of the split-change term (see _Panels.pair); with the others, measured on the tiny nets
+#: of tests/test_adaptive_calibration.py and the digits models of benchmarks/adaptive.py
+_PAIR_WEIGHT = 0.25
+#: the sum of the per-panel terms times this is the error estimate: the margin that made every
+#: converged example of the calibration runs land within tol (1.0 left 1-4 of 60 above)
+_SAFETY = 1.3
+#: an example may stop on its first panel (5 nodes, no split yet) only if its estimate is below
+#: tol times this: five nodes can miss what a kink or a front between them does
+_CONFIRM = 1e-3
+#: rounding floor: a panel's estimate is at least this many eps of the gradients' dtype times the
+#: panel's share of ∫ |∇F ⊙ (x − x')| dα; panels at the floor are not split (more nodes cannot
+#: resolve what rounding hides), so float16/bfloat16 models stop instead of chasing noise
+_NOISE_EPS = 4.0
 #: What a new panel adds to its example's Σ_p B_p, times h: a panel without a parent its Boole
 #: value; a child its Boole value minus its share of its parent's (the parent's nodes 0, 1, 2
 #: are the left child's 0, 2, 4 and nodes 2, 3, 4 the right child's; node 2 is shared halfway).
@@ -142,8 +169,13 @@ def adaptive_integrated_gradients(
 
     Returns:
         An :class:`~pathattr.result.Attribution` whose ``extras`` hold, per example,
-        ``error_estimate`` (float tensor), ``converged`` (bool tensor) and ``alphas`` (the
-        nodes used, a list of float64 arrays), plus ``rounds`` (batched engine calls).
+        ``error_estimate`` (float tensor), ``converged`` (bool tensor: the estimate is
+        <= ``tol``, after at least one split unless it is below ``tol``/1000),
+        ``stop_reason`` (list of ``"converged"``, ``"max_steps"``, ``"rounding_floor"``,
+        ``"non_finite"``) and
+        ``alphas`` (the nodes used, a list of float64 arrays), plus ``rounds`` (batched engine
+        calls).  A :class:`~pathattr.result.ConvergenceWarning` names the examples not
+        converged, per reason.
         With ``create_graph=True`` the attributions keep the graph of every gradient summed
         (no extra evaluations), so they are differentiable w.r.t. the model parameters.
     """
@@ -215,6 +247,8 @@ def _adaptive(p: Prepared, tol: float, max_steps: int) -> Attribution:
                 )
                 if not any_gradient and bool((flat != 0).any()):
                     any_gradient = True
+                if rounds == 1:
+                    state.see_dtypes(model, chunk.grads[0], chunk.outputs)
                 if create_graph:
                     store.live.append(flat)
                 grads.append(flat.detach())
@@ -244,15 +278,7 @@ def _adaptive(p: Prepared, tol: float, max_steps: int) -> Attribution:
             {"output": output, "baseline_output": base_output}, attributions, stacklevel=4
         )
     converged = torch.from_numpy(state.converged.copy())
-    if not bool(converged.all()):
-        bad = np.flatnonzero(~state.converged)
-        worst = float(state.error[bad].max())
-        warnings.warn(
-            f"max_steps: {len(bad)} of {n} examples stopped at max_steps={max_steps} before "
-            f"reaching tol={tol:g} (worst error estimate {worst:.3g}); raise max_steps",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+    _warn_unconverged(state, tol, max_steps)
     res = Attribution(
         attributions=attributions[0] if single else attributions,
         output=output,
@@ -268,11 +294,34 @@ def _adaptive(p: Prepared, tol: float, max_steps: int) -> Attribution:
             "rounds": rounds,
             "error_estimate": torch.from_numpy(state.error.copy()),
             "converged": converged,
+            "stop_reason": [_REASONS[int(r)] for r in state.reason],
             "alphas": _alphas_per_example(store, n),
         },
     )
     warn_if_incomplete(res, warn_tol, f"lower tol (now {tol:g}) or raise max_steps", stacklevel=5)
     return res
+
+
+def _warn_unconverged(state: _State, tol: float, max_steps: int) -> None:
+    """One ConvergenceWarning per reason for the examples that are not flagged converged."""
+    n = len(state.error)
+    for reason, advice in (
+        (MAX_STEPS, f"stopped at max_steps={max_steps} before reaching tol={tol:g}; raise "
+                    "max_steps"),
+        (FLOOR, f"stopped at the rounding floor of the model's dtype (eps {state.eps:.2g}) "
+                f"above tol={tol:g}: more nodes cannot resolve what rounding hides; raise tol "
+                "or evaluate in a wider dtype"),
+        (NON_FINITE, "stopped because the model's output or gradient is NaN or inf on the path"),
+    ):  # fmt: skip
+        bad = np.flatnonzero(state.reason == reason)
+        if len(bad):
+            worst = float(state.error[bad].max())
+            warnings.warn(
+                f"{_REASONS[reason]}: {len(bad)} of {n} examples {advice} (worst error "
+                f"estimate {worst:.3g}); extras['converged'] flags them",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
 
 
 def _check_tol(tol: Any) -> float:
@@ -304,7 +353,19 @@ def _rows(
 
 class _Panels:
     """Panels of all examples as parallel arrays: example, [lo, hi], the store rows of their
-    five nodes, and per-panel estimates."""
+    five nodes, which half of its parent a panel is (``side``), and per-panel values in
+    attribution units:
+
+    * ``feat``: ‖E_p‖₂, the nested-Simpson difference (B − S2) ⊙ (x − x');
+    * ``resid``: r_p, the exact sub-interval completeness residual;
+    * ``kink``: the estimate of Boole's error from a jump of the integrand (``_panel_values``);
+    * ``pair``: this child's half of ‖B_left + B_right − B_parent‖₂ (what its split changed),
+      times the convergence the split showed (``_State.add_panels``);
+    * ``pfeat``: the parent's ``feat`` (0 for the first panel);
+    * ``noise_a``, ``noise_r``: the rounding floors of ``feat`` and of ``resid``.
+    """
+
+    FIELDS = ("feat", "resid", "kink", "pair", "pfeat", "noise_a", "noise_r")
 
     def __init__(
         self,
@@ -319,8 +380,10 @@ class _Panels:
         self.hi = hi
         self.rows = rows  # (P, 5)
         self.side = np.zeros(len(lo), dtype=np.int64) if side is None else side  # _PARENT_SHARE
-        self.feat = np.zeros(len(lo))  # ‖E_p‖₂ (absolute)
-        self.resid = np.zeros(len(lo))  # r_p
+        p = len(lo)
+        self.feat, self.resid, self.kink = np.zeros(p), np.zeros(p), np.zeros(p)
+        self.pair, self.pfeat = np.zeros(p), np.zeros(p)
+        self.noise_a, self.noise_r = np.zeros(p), np.zeros(p)
 
     def __len__(self) -> int:
         return len(self.lo)
@@ -329,7 +392,8 @@ class _Panels:
         out = _Panels(
             self.example[keep], self.lo[keep], self.hi[keep], self.rows[keep], self.side[keep]
         )
-        out.feat, out.resid = self.feat[keep], self.resid[keep]
+        for f in self.FIELDS:
+            setattr(out, f, getattr(self, f)[keep])
         return out
 
     @staticmethod
@@ -339,25 +403,47 @@ class _Panels:
               ((a.example, b.example), (a.lo, b.lo), (a.hi, b.hi), (a.rows, b.rows),
                (a.side, b.side)))
         )  # fmt: skip
-        out.feat = np.concatenate([a.feat, b.feat])
-        out.resid = np.concatenate([a.resid, b.resid])
+        for f in _Panels.FIELDS:
+            setattr(out, f, np.concatenate([getattr(a, f), getattr(b, f)]))
         return out
 
 
+#: why an example stopped (``_State.reason``), and the names ``extras["stop_reason"]`` uses
+CONVERGED, MAX_STEPS, FLOOR, NON_FINITE = 0, 1, 2, 3
+_REASONS = {
+    CONVERGED: "converged",
+    MAX_STEPS: "max_steps",
+    FLOOR: "rounding_floor",
+    NON_FINITE: "non_finite",
+}
+
+
 class _State:
-    """Per example: running Σ_p B_p (for ‖A‖), error estimate, done / converged flags."""
+    """Per example: running Σ_p B_p (for ‖A‖), error estimate, done / converged flags, why it
+    stopped; and the rounding eps of the model's arithmetic."""
 
     def __init__(self, n: int, features: int, device: torch.device) -> None:
         self.total = torch.zeros(n, features, dtype=torch.float64, device=device)
         self.error = np.full(n, math.inf)
         self.done = np.zeros(n, dtype=bool)
         self.converged = np.zeros(n, dtype=bool)
-        self.scale_f = np.ones(n)  # |F(x) − F(x')|, see set_scale
+        self.reason = np.full(n, -1)
+        self.delta_f = np.zeros(n)  # |F(x) − F(x')|, see set_scale
+        self.eps = float(np.finfo(np.float64).eps)
 
     def set_scale(self, store: _Store, first: np.ndarray, last: np.ndarray) -> None:
         """|F(x) − F(x')| per example, from the store rows of α = 0 and α = 1."""
-        f = np.abs(store.outputs[last] - store.outputs[first])
-        self.scale_f = np.where(f > 0, f, np.finfo(np.float64).tiny)
+        self.delta_f = np.abs(store.outputs[last] - store.outputs[first])
+
+    def see_dtypes(self, model: Any, *tensors: torch.Tensor) -> None:
+        """The largest eps among the gradients', outputs' and (for a module) the parameters'
+        floating dtypes: a bfloat16 model fed float32 inputs still rounds like bfloat16."""
+        dtypes = {t.dtype for t in tensors}
+        if isinstance(model, torch.nn.Module):
+            dtypes |= {p.dtype for p in model.parameters()}
+        self.eps = max(
+            [self.eps] + [float(torch.finfo(d).eps) for d in dtypes if d.is_floating_point]
+        )
 
     def add_panels(
         self,
@@ -366,26 +452,61 @@ class _State:
         store: _Store,
         diff: torch.Tensor,
     ) -> None:
-        """Evaluate the ``fresh`` panels (fill their ``feat``, ``resid``) and update the totals
-        (a split replaces its parent's B_p by its children's)."""
+        """Evaluate the ``fresh`` panels (fill their estimates) and update the totals (a split
+        replaces its parent's B_p by its children's)."""
         fresh_idx = np.flatnonzero(fresh)
         # in blocks: the gathered gradients are (panels, 5, features) float64, which for a
-        # batch of large images would otherwise be gigabytes at once
-        block = max(1, _PANEL_BLOCK_BYTES // (5 * 8 * max(1, self.total.shape[1])))
+        # batch of large images would otherwise be gigabytes at once; an even block size keeps
+        # the two children of a split (adjacent in ``panels``) in one block
+        block = 2 * max(1, _PANEL_BLOCK_BYTES // (10 * 8 * max(1, self.total.shape[1])))
         for start in range(0, len(fresh_idx), block):
             idx = fresh_idx[start : start + block]
-            increment, error, resid = _panel_values(panels.take(idx), store, diff)
+            v = _panel_values(panels.take(idx), store, diff, self.eps)
             ex = torch.from_numpy(panels.example[idx]).to(self.total.device)
-            self.total.index_add_(0, ex, increment)
-            panels.feat[idx] = error.norm(dim=1).cpu().numpy()
-            panels.resid[idx] = resid.cpu().numpy()
+            self.total.index_add_(0, ex, v.increment)
+            panels.feat[idx] = v.error.norm(dim=1).cpu().numpy()
+            panels.resid[idx] = v.resid.cpu().numpy()
+            panels.kink[idx] = v.kink.cpu().numpy()
+            panels.noise_a[idx] = v.noise_a.cpu().numpy()
+            panels.noise_r[idx] = v.noise_r.cpu().numpy()
+            left = np.flatnonzero(panels.side[idx] == 1)  # its sibling right after it
+            if len(left):
+                change = (v.increment[left] + v.increment[left + 1]).norm(dim=1).cpu().numpy()
+                li, ri = idx[left], idx[left + 1]
+                # What the split changed, D = B_l + B_r − B_parent, is the parent's error minus
+                # the children's.  If the error shrinks by q per halving, the children's is
+                # q/(1 − q) ‖D‖.  q is read off the Simpson differences: about 1/16 from parent
+                # to children where the integrand is smooth (then this term is small next to
+                # feat), about 1/2 or more at kinks (several kinks in a panel, which the
+                # single-jump ``kink`` term and the residual can both miss by cancellation).
+                ratio = (panels.feat[li] + panels.feat[ri]) / np.maximum(panels.pfeat[li], 1e-300)
+                factor = np.where(ratio >= 0.5, 1.0, ratio / (1.0 - np.minimum(ratio, 0.5)))
+                panels.pair[li] = panels.pair[ri] = 0.5 * change * factor
 
 
-def _panel_values(
-    panels: _Panels, store: _Store, diff: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Increments of Σ_p B_p (P, F) (see :data:`_PARENT_SHARE`), per-feature error estimates
-    (P, F) and completeness residuals (P,) of panels."""
+class _Values(NamedTuple):
+    """What :func:`_panel_values` computes for a block of panels."""
+
+    increment: torch.Tensor  # (P, F): what the panel adds to its example's Σ_p B_p
+    error: torch.Tensor  # (P, F): (B − S2) ⊙ (x − x')
+    resid: torch.Tensor  # (P,): Σ B_p − (F(b) − F(a))
+    kink: torch.Tensor  # (P,): single-jump estimate of ‖Boole's error‖₂
+    noise_a: torch.Tensor  # (P,): rounding floor of ‖error‖₂
+    noise_r: torch.Tensor  # (P,): rounding floor of |resid|
+
+
+def _panel_values(panels: _Panels, store: _Store, diff: torch.Tensor, eps: float) -> _Values:
+    """Increments, error signals and rounding floors of panels (see :class:`_Values`).
+
+    The floors are ``_NOISE_EPS`` · ``eps`` times the panel's ∫ |∇F ⊙ (x − x')| dα (in L2 for
+    the per-feature signals; in L1 plus |F(a)| + |F(b)| for the residual).
+
+    The kink estimate: if the integrand jumps once on the panel, by J = ∇F(b) − ∇F(a), Boole's
+    error is J ⊙ (x − x') · e with the same scalar e for every feature, and the exact residual
+    r_p is Σ J ⊙ (x − x') · e, so ‖error‖ = ‖J ⊙ (x − x')‖ · |r_p| / |Σ J ⊙ (x − x')|, capped by
+    the largest |e| a single jump can give (``_KINK_MAX`` · width).  On a smooth panel J is
+    O(w) and r_p O(w⁷), so the term is far below ``feat`` and costs nothing there.
+    """
     grads = store.grads
     idx = torch.from_numpy(panels.rows.reshape(-1)).to(grads.device)
     g = grads.index_select(0, idx).reshape(len(panels), 5, -1).double()  # (P, 5, F)
@@ -394,10 +515,25 @@ def _panel_values(
     vals = torch.matmul(rules, g)
     h = torch.from_numpy((panels.hi - panels.lo) / (4.0 * q.ONE)).to(g)
     ex = torch.from_numpy(panels.example).to(diff.device)
-    vals = vals * (diff.index_select(0, ex) * h[:, None])[:, None, :]  # × h (x − x')
+    d = diff.index_select(0, ex)
+    vals = vals * (d * h[:, None])[:, None, :]  # × h (x − x')
     outputs = store.outputs
     rise = torch.from_numpy(outputs[panels.rows[:, 4]] - outputs[panels.rows[:, 0]]).to(g)
-    return vals[:, 2], vals[:, 1], vals[:, 0].sum(1) - rise
+    resid = vals[:, 0].sum(1) - rise
+    boole = _RULES[0, 0].to(g)
+    absolute = torch.einsum("j,pjf->pf", boole, g.abs()) * (d.abs() * h[:, None])
+    ends = torch.from_numpy(np.abs(outputs[panels.rows[:, [0, 4]]]).sum(1)).to(g)
+    noise_a = _NOISE_EPS * eps * absolute.norm(dim=1)
+    noise_r = _NOISE_EPS * eps * (absolute.sum(1) + ends)
+    jump = (g[:, 4] - g[:, 0]) * d  # (P, F)
+    # a residual at rounding level says nothing about e (F can be constant along the path
+    # while its gradient is not: then Σ J ⊙ (x − x') is rounding too)
+    fraction = torch.minimum(
+        (resid.abs() - noise_r).clamp_min(0.0) / jump.sum(1).abs().clamp_min(1e-300),
+        _KINK_MAX * 4.0 * h,
+    )
+    kink = jump.norm(dim=1) * fraction
+    return _Values(vals[:, 2], vals[:, 1], resid, kink, noise_a, noise_r)
 
 
 def _refine(
@@ -410,24 +546,47 @@ def _refine(
     """
     n = len(state.error)
     tiny = np.finfo(np.float64).tiny
-    scale_a = state.total.norm(dim=1).cpu().numpy()
-    scale_a = np.where(scale_a > 0, scale_a, tiny)
+    norm_a = state.total.norm(dim=1).cpu().numpy()
+    scale_a = np.where(norm_a > 0, norm_a, tiny)
+    # the residual is relative to |F(x) − F(x')|, but not below ‖A‖₂/√features: only heavy
+    # cancellation (or F(x) = F(x')) makes |F(x) − F(x')| smaller than that, and a residual
+    # relative to it would then demand an accuracy the per-feature error does not need
+    # (|r| <= √features ‖error‖₂); the floor keeps that example's estimate finite
+    scale_f = np.maximum(np.maximum(state.delta_f, norm_a / math.sqrt(state.total.shape[1])), tiny)
     e = panels.example
-    indicator = panels.feat / scale_a[e] + np.abs(panels.resid) / state.scale_f[e]
     # The Simpson difference is asymptotic: at a ReLU kink (a jump of the integrand) it can miss
-    # most of the error, which the exact panel residuals then show; adding both keeps the
-    # estimate an upper bound in practice on kinked as well as smooth paths.
+    # most of Boole's error, which the kink term, the split change and the exact residual show.
+    # Every term is per panel and the panels' terms are added (the triangle inequality).
+    signal = panels.feat + panels.kink + _PAIR_WEIGHT * panels.pair
+    above = (signal > panels.noise_a) | (np.abs(panels.resid) > panels.noise_r)
+    indicator = _SAFETY * (
+        np.maximum(signal, panels.noise_a) / scale_a[e]
+        + np.maximum(np.abs(panels.resid) - panels.noise_r, 0.0) / scale_f[e]
+    )
     error = np.bincount(e, weights=indicator, minlength=n)
     active = ~state.done
     state.error[active] = error[active]
-    hit = active & (error <= tol)
+    refined = np.bincount(e, weights=(panels.side != 0), minlength=n) > 0
+    hit = active & (error <= tol) & (refined | (error <= tol * _CONFIRM))
     state.done[hit] = state.converged[hit] = True
+    state.reason[hit] = CONVERGED
     active &= ~hit
+    # a NaN or inf along the path: no number of nodes makes the estimate meaningful (the
+    # pipeline's NonFiniteWarning names what is not finite)
+    broken = active & ~np.isfinite(error)
+    state.done[broken] = True
+    state.reason[broken] = NON_FINITE
+    active &= ~broken
 
     budget = (max_steps - store.count) // _SPLIT_COST
-    chosen = _choose(panels, indicator, active, error - tol, budget)
-    # an unfinished example with nothing left to split (max_steps, or the grid's depth) stops
-    state.done[active & (np.bincount(e[chosen], minlength=n) == 0)] = True
+    goal = np.maximum(error - tol, tiny)  # an unconfirmed example splits at least one panel
+    # a panel at its rounding floor is not split, except to confirm a first panel
+    chosen = _choose(panels, indicator, active, goal, budget, above | ~refined[e])
+    # an unfinished example with nothing left to split stops: max_steps, or everything left is
+    # rounding (or the grid's depth, 2**-46, reached only by such noise)
+    stop = active & (np.bincount(e[chosen], minlength=n) == 0)
+    state.done[stop] = True
+    state.reason[stop] = np.where(budget[stop] < 1, MAX_STEPS, FLOOR)
     if not len(chosen):
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, panels, np.zeros(len(panels), dtype=bool)
@@ -441,13 +600,15 @@ def _refine(
 
 def _choose(
     panels: _Panels, indicator: np.ndarray, active: np.ndarray, goal: np.ndarray,
-    budget: np.ndarray,
+    budget: np.ndarray, splittable: np.ndarray | None = None,
 ) -> np.ndarray:  # fmt: skip
-    """Indices of the panels to split: per active example, its splittable panels by decreasing
-    indicator, the fewest whose indicators cover ``goal`` (the excess over tol), at most
-    ``budget`` of them.  Vectorised over examples: one sort, one cumulative sum."""
+    """Indices of the panels to split: per active example, its splittable panels (the grid
+    allows a split, and ``splittable``, if given) by decreasing indicator, the fewest whose
+    indicators cover ``goal`` (the excess over tol), at most ``budget`` of them.  Vectorised
+    over examples: one sort, one cumulative sum."""
     e = panels.example
-    cand = np.flatnonzero(active[e] & ((panels.hi - panels.lo) % 8 == 0))
+    ok = active[e] & ((panels.hi - panels.lo) % 8 == 0)
+    cand = np.flatnonzero(ok if splittable is None else ok & splittable)
     if not len(cand):
         return cand
     cand = cand[np.lexsort((-indicator[cand], e[cand]))]  # by example, then largest first
@@ -463,7 +624,7 @@ def _choose(
 
 
 def _split(parents: _Panels, next_row: int) -> tuple[_Panels, np.ndarray, np.ndarray]:
-    """Halve ``parents``: children (all left halves, then all right halves) and the four new
+    """Halve ``parents``: children (each left half followed by its right half) and the four new
     nodes of each split, whose store rows will be ``next_row``, ``next_row + 1``, ...
 
     A child's ends and midpoint are nodes of its parent (slots 0, 2, 4 of the left child are the
@@ -471,18 +632,19 @@ def _split(parents: _Panels, next_row: int) -> tuple[_Panels, np.ndarray, np.nda
     """
     p = len(parents)
     mid = (parents.lo + parents.hi) // 2
-    lo = np.concatenate([parents.lo, mid])
-    hi = np.concatenate([mid, parents.hi])
-    example = np.concatenate([parents.example, parents.example])
+    lo = np.stack([parents.lo, mid], 1).ravel()
+    hi = np.stack([mid, parents.hi], 1).ravel()
+    example = np.repeat(parents.example, 2)
     quarter = (hi - lo) // 4
     new_pos = np.stack([lo + quarter, lo + 3 * quarter], 1)  # (2P, 2): slots 1 and 3
     new_rows = next_row + np.arange(4 * p, dtype=np.int64).reshape(2 * p, 2)
     rows = np.empty((2 * p, 5), dtype=np.int64)
-    rows[:p, 0::2] = parents.rows[:, 0:3]
-    rows[p:, 0::2] = parents.rows[:, 2:5]
+    rows[0::2, 0::2] = parents.rows[:, 0:3]
+    rows[1::2, 0::2] = parents.rows[:, 2:5]
     rows[:, [1, 3]] = new_rows
-    side = np.repeat(np.array([1, 2], dtype=np.int64), p)  # left halves, then right halves
+    side = np.tile(np.array([1, 2], dtype=np.int64), p)  # left half, then right half
     children = _Panels(example, lo, hi, rows, side)
+    children.pfeat = np.repeat(parents.feat, 2)
     return children, np.repeat(example, 2), new_pos.reshape(-1)
 
 

@@ -64,6 +64,7 @@ def deeplift(
     eps: float = 1e-10,
     forward_args: Any = (),
     warn_tol: float | None = 0.05,
+    multiply_by_inputs: bool = True,
 ) -> Attribution:
     r"""DeepLift-Rescale attributions :math:`(x - x') \odot m` (see the module docstring).
 
@@ -77,6 +78,8 @@ def deeplift(
         forward_args: extra model arguments.
         warn_tol: warn when the relative completeness error exceeds this (None: never); it is
             exact for Linear/Conv/ReLU networks, approximate with other nonlinearities.
+        multiply_by_inputs: False returns the multipliers m themselves (Captum's
+            ``multiply_by_inputs=False``); completeness is then not defined and ``delta`` is NaN.
 
     Returns:
         An :class:`~pathattr.result.Attribution`.
@@ -113,6 +116,11 @@ def deeplift(
 
     with p.running(), patched_relu(rescale):
         mults, out = gradient(model, p)
+    if not multiply_by_inputs:
+        res = finish(model, p, mults, out, "deeplift", extras={"relus": len(refs)})
+        res.delta = torch.full_like(res.delta, float("nan"))
+        res.relative_delta = res.delta.clone()
+        return res
     attrs = tuple(m * (x - b) for m, x, b in zip(mults, p.inputs, p.baselines))
     with p.running():
         return finish(

@@ -289,7 +289,7 @@ def _curve(
             "inputs: expected one batch-first tensor (the curves rank the features of one "
             f"input), got a {type(inputs).__name__} of {len(inputs)}"
         )
-    (x,) = as_tuple(inputs)
+    (x,) = as_tuple(inputs, nonempty=True)
     (attr,) = attributions_tuple(attributions, (x,))
     dims = check_feature_dims(feature_dims, x)
     fractions = fractions_from_steps(steps)

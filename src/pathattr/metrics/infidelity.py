@@ -76,7 +76,7 @@ def infidelity(
         ``(N,)`` infidelity per example (Captum returns the same values).
     """
     single = isinstance(inputs, torch.Tensor)
-    xs = as_tuple(inputs)
+    xs = as_tuple(inputs, nonempty=True)
     attrs = attributions_tuple(attributions, xs)
     bs = None if baselines is None else as_baselines(baselines, xs)
     s = check_int_arg(n_perturb_samples, "n_perturb_samples", 1)

@@ -161,7 +161,7 @@ def model_randomisation(
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     if not callable(method):
         raise TypeError(f"method: expected a callable, got {type(method).__name__}")
-    xs = as_tuple(inputs)
+    xs = as_tuple(inputs, nonempty=True)
     call = method_caller(method)
     modules = dict(model.named_modules())
     names = parameterised_layers(model) if layers is None else list(layers)

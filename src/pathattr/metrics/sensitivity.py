@@ -91,7 +91,7 @@ def max_sensitivity(
         explanation Φ(x) is 0 (see the module docstring).
     """
     single = isinstance(inputs, torch.Tensor)
-    xs = as_tuple(inputs)
+    xs = as_tuple(inputs, nonempty=True)
     s = check_int_arg(n_perturb_samples, "n_perturb_samples", 1)
     if batch_size is not None:
         batch_size = check_int_arg(batch_size, "batch_size", 1)

@@ -34,37 +34,3 @@ def panel_nodes(lo: int, hi: int) -> tuple[int, int, int, int, int]:
     """The five node positions of the panel [lo, hi] (hi − lo divisible by 4)."""
     q = (hi - lo) // 4
     return lo, lo + q, lo + 2 * q, lo + 3 * q, hi
-
-
-def can_split(lo: int, hi: int) -> bool:
-    """Whether the panel's children still have integer quarter points."""
-    return (hi - lo) % 8 == 0
-
-
-def split(lo: int, hi: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The two halves of a panel."""
-    mid = (lo + hi) // 2
-    return (lo, mid), (mid, hi)
-
-
-def initial_panels(count: int) -> list[tuple[int, int]]:
-    """``count`` (a power of two) equal panels covering [0, 1]."""
-    if count < 1 or count & (count - 1):
-        raise ValueError(f"count: expected a power of two >= 1, got {count}")
-    width = ONE // count
-    return [(i * width, (i + 1) * width) for i in range(count)]
-
-
-def to_alpha(position: int) -> float:
-    """α of a grid position (exact)."""
-    return position / ONE
-
-
-def boole_weights(panels: list[tuple[int, int]]) -> dict[int, float]:
-    """Weight of every node in the composite Boole rule over ``panels``."""
-    out: dict[int, float] = {}
-    for lo, hi in panels:
-        h = (hi - lo) / (4 * ONE)
-        for pos, w in zip(panel_nodes(lo, hi), BOOLE):
-            out[pos] = out.get(pos, 0.0) + float(w) * h
-    return out
