@@ -222,6 +222,17 @@ def test_bad_arguments_name_the_argument(kwargs: dict[str, Any], err: type, matc
         pathattr.sequence_attributions(model, ids, **kwargs)
 
 
+def test_training_mode_runs_in_eval_and_is_restored() -> None:
+    model = llama(9)
+    ids, out = torch.arange(4), torch.arange(3)
+    ref = pathattr.sequence_attributions(model, ids, output_ids=out, steps=4)
+    model.train()
+    with pytest.warns(UserWarning, match="model: in training mode"):
+        got = pathattr.sequence_attributions(model, ids, output_ids=out, steps=4)
+    assert model.training
+    torch.testing.assert_close(got.attributions, ref.attributions)
+
+
 def test_bad_model_and_prompt() -> None:
     with pytest.raises(TypeError, match="model: expected a causal LM"):
         pathattr.sequence_attributions(

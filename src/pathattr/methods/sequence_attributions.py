@@ -171,6 +171,8 @@ def sequence_attributions(
         warn_tol: warn (``CompletenessWarning``) when some output token's relative
             completeness residual exceeds this; None or 0: never.
 
+    A model in training mode is run in eval mode, with a warning, and put back afterwards.
+
     Returns:
         An :class:`~pathattr.result.Attribution` with ``attributions`` (N, T, P) (squeezed to
         (T, P) for 1-D ``input_ids``), ``output`` and ``baseline_output`` F_t(e), F_t(e')
@@ -221,6 +223,12 @@ def sequence_attributions(
     fallback: str | None = None
     costs: dict[str, float | None] | None = None
     was_training = model.training
+    if was_training:
+        warnings.warn(
+            "model: in training mode; sequence_attributions runs it in eval mode (dropout "
+            "would make every pass, and reverse and forward mode, disagree) and puts it back",
+            stacklevel=2,
+        )
     try:
         model.eval() if was_training else None
         with torch.enable_grad():
