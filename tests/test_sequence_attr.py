@@ -178,6 +178,45 @@ def test_sdpa_attention_falls_back_to_eager_for_forward_mode() -> None:
     close(res.attributions, ref.attributions)
 
 
+class _NoJvpTanh(torch.autograd.Function):
+    """tanh with a backward but no forward-mode rule (and no functorch support)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        y = torch.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return g * (1 - y * y)
+
+
+class _NoJvpAct(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _NoJvpTanh.apply(x)
+
+
+def test_an_op_without_forward_mode_falls_back_to_reverse() -> None:
+    model = llama(10)
+    ids, out = torch.arange(3), torch.arange(6)
+    ref = pathattr.sequence_attributions(model, ids, output_ids=out, steps=4, mode="reverse")
+    model.model.layers[0].mlp.act_fn = _NoJvpAct()
+    got_ref = pathattr.sequence_attributions(model, ids, output_ids=out, steps=4, mode="reverse")
+    assert not torch.allclose(got_ref.attributions, ref.attributions)  # the model did change
+    with pytest.warns(UserWarning, match="forward mode is not supported"):
+        got = pathattr.sequence_attributions(model, ids, output_ids=out, steps=4, mode="forward")
+    assert got.extras["mode"] == "reverse" and got.extras["fallback"]
+    torch.testing.assert_close(got.attributions, got_ref.attributions)
+    # auto (T > L: it measures) records that forward mode is unavailable and runs reverse
+    seq.COST_CACHE.clear()
+    auto = pathattr.sequence_attributions(model, ids, output_ids=out, steps=4)
+    assert auto.extras["mode"] == "reverse" and auto.extras["costs"]["jvp"] is None
+    assert auto.extras["fallback"]
+    seq.COST_CACHE.clear()
+
+
 def test_zero_baseline_is_flagged_by_completeness_on_rmsnorm() -> None:
     # a tiny RMSNorm model shows the SmolLM2 pitfall in miniature: at e' = 0 RMSNorm's
     # denominator vanishes, and the residual at few steps is far larger than with "mean"
