@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import pathattr  # noqa: E402
-from pathattr.methods import sequence_attributions as seq  # noqa: E402
+from pathattr.methods.sequence.costs import COST_CACHE, measure_costs  # noqa: E402
+from pathattr.methods.sequence.prepare import prepare  # noqa: E402
 
 
 def tiny() -> Any:
@@ -70,16 +71,16 @@ def timed(fn: Any, repeats: int) -> tuple[float, Any]:
 
 def floor(model: Any, ids: torch.Tensor, out: torch.Tensor, steps: int) -> tuple[float, float]:
     """(floor seconds, c) for this T: primal + min(T, c·L) width-1 derivative passes."""
-    prob = seq._prepare(model, ids, out, 0, False)
+    prob = prepare(model, ids, out, 0, False)
     rows = torch.zeros(steps, dtype=torch.long)
     alphas = torch.linspace(0.05, 0.95, steps)
     best: dict[str, float] = {}
     for _ in range(3):  # best of three, the first one warming up
-        seq.COST_CACHE.clear()
-        c1 = seq.measure_costs(prob, rows, alphas, 1)
+        COST_CACHE.clear()
+        c1 = measure_costs(prob, rows, alphas, 1)
         for k in ("forward", "vjp", "jvp"):
             best[k] = min(best.get(k, float("inf")), float(c1[k]))
-    seq.COST_CACHE.clear()
+    COST_CACHE.clear()
     fwd, vjp, jvp = best["forward"], best["vjp"], best["jvp"]
     c = max(jvp - fwd, 1e-9) / vjp
     t, length = out.shape[-1], ids.shape[-1]
@@ -123,7 +124,7 @@ def main() -> None:
 
 def row(model: Any, ids: torch.Tensor, out: torch.Tensor, a: argparse.Namespace) -> str:
     tc, ref = timed(lambda: captum_run(model, ids, out, a.steps), a.captum_repeats)
-    seq.COST_CACHE.clear()
+    COST_CACHE.clear()
     kw: dict[str, Any] = {"output_ids": out, "steps": a.steps, "baselines": 0, "warn_tol": None}
 
     def ours(**extra: Any) -> Any:

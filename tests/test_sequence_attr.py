@@ -13,7 +13,8 @@ from captum.attr import LayerIntegratedGradients, LLMGradientAttribution, TextTo
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 import pathattr
-from pathattr.methods import sequence_attributions as seq
+from pathattr.methods.sequence.costs import COST_CACHE, MAX_AUTO_BYTES, ROW_BYTES, auto_rows
+from pathattr.methods.sequence.prepare import prepare
 
 
 def llama(seed: int = 0, attn: str = "eager", dtype: torch.dtype = torch.float64) -> Any:
@@ -124,10 +125,10 @@ def test_prefix_attribution_is_causal_and_complete() -> None:
 def test_auto_batch_size_bounds_the_rows_by_memory() -> None:
     model = llama(8)
     ids, out = torch.arange(6), torch.arange(4)
-    prob = seq._prepare(model, ids, out, "mean", False)
-    rows = seq.auto_rows(prob)
-    per_row = next(v for k, v in seq._ROW_BYTES.items() if k[0] == id(model))
-    assert rows >= 1 and rows * per_row <= seq.MAX_AUTO_BYTES
+    prob = prepare(model, ids, out, "mean", False)
+    rows = auto_rows(prob)
+    per_row = next(v for k, v in ROW_BYTES.items() if k[0] == id(model))
+    assert rows >= 1 and rows * per_row <= MAX_AUTO_BYTES
     auto = pathattr.sequence_attributions(model, ids, output_ids=out, steps=6)
     small = pathattr.sequence_attributions(model, ids, output_ids=out, steps=6, batch_size=2)
     torch.testing.assert_close(auto.attributions, small.attributions)
@@ -135,36 +136,36 @@ def test_auto_batch_size_bounds_the_rows_by_memory() -> None:
 
 def test_auto_takes_reverse_without_measuring_when_outputs_are_fewer() -> None:
     model = llama(3)
-    seq.COST_CACHE.clear()
+    COST_CACHE.clear()
     res = pathattr.sequence_attributions(
         model, torch.arange(8), output_ids=torch.arange(3), steps=4, batch_size=8
     )
     # T = 3 targets need no more passes than L = 8 sources: reverse, nothing measured
     assert res.extras["mode"] == "reverse" and res.extras["costs"] is None
-    assert not seq.COST_CACHE
+    assert not COST_CACHE
 
 
 def test_auto_measures_and_picks_the_predicted_cheaper_mode() -> None:
     model = llama(4)
-    seq.COST_CACHE.clear()
+    COST_CACHE.clear()
     ids, out = torch.arange(3), torch.arange(12) % 50
     res = pathattr.sequence_attributions(model, ids, output_ids=out, steps=4, batch_size=8)
     costs = res.extras["costs"]
-    assert costs is not None and len(seq.COST_CACHE) == 1
+    assert costs is not None and len(COST_CACHE) == 1
     assert costs["forward"] > 0 and costs["vjp"] > 0 and costs["jvp"] > 0
     want = "forward" if costs["predicted_forward"] < costs["predicted_reverse"] else "reverse"
     assert res.extras["mode"] == want
     # a second call with the same shapes reuses the measurement
     again = pathattr.sequence_attributions(model, ids, output_ids=out, steps=4, batch_size=8)
-    assert again.extras["costs"]["jvp"] == costs["jvp"] and len(seq.COST_CACHE) == 1
+    assert again.extras["costs"]["jvp"] == costs["jvp"] and len(COST_CACHE) == 1
     # a forced price list: forward mode 1000x dearer must give reverse, and vice versa
-    key = next(iter(seq.COST_CACHE))
-    seq.COST_CACHE[key] = {"forward": 1.0, "vjp": 1.0, "jvp": 1000.0}
+    key = next(iter(COST_CACHE))
+    COST_CACHE[key] = {"forward": 1.0, "vjp": 1.0, "jvp": 1000.0}
     kw: dict[str, Any] = {"output_ids": out, "steps": 4, "batch_size": 8}
     assert pathattr.sequence_attributions(model, ids, **kw).extras["mode"] == "reverse"
-    seq.COST_CACHE[key] = {"forward": 1.0, "vjp": 1.0, "jvp": 0.01}
+    COST_CACHE[key] = {"forward": 1.0, "vjp": 1.0, "jvp": 0.01}
     assert pathattr.sequence_attributions(model, ids, **kw).extras["mode"] == "forward"
-    seq.COST_CACHE.clear()
+    COST_CACHE.clear()
 
 
 def test_sdpa_attention_falls_back_to_eager_for_forward_mode() -> None:
@@ -210,11 +211,11 @@ def test_an_op_without_forward_mode_falls_back_to_reverse() -> None:
     assert got.extras["mode"] == "reverse" and got.extras["fallback"]
     torch.testing.assert_close(got.attributions, got_ref.attributions)
     # auto (T > L: it measures) records that forward mode is unavailable and runs reverse
-    seq.COST_CACHE.clear()
+    COST_CACHE.clear()
     auto = pathattr.sequence_attributions(model, ids, output_ids=out, steps=4)
     assert auto.extras["mode"] == "reverse" and auto.extras["costs"]["jvp"] is None
     assert auto.extras["fallback"]
-    seq.COST_CACHE.clear()
+    COST_CACHE.clear()
 
 
 def test_zero_baseline_is_flagged_by_completeness_on_rmsnorm() -> None:
