@@ -1,4 +1,3 @@
-"""Scale-out engines for dataset runs: Ray Data (:mod:`pathattr.scale.ray_engine`).
-
-Needs the ``pathattr[ray]`` extra.
+"""The engines of dataset runs: local (:mod:`pathattr.scale.local`) and Ray Data
+(:mod:`pathattr.scale.ray_engine`, needs the ``pathattr[ray]`` extra).
 """

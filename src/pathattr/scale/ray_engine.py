@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from pathattr.engine.dataset import Plan, _concat, _Writer, batch_ranges, load_batch
+from pathattr.engine.run_plan import Plan
+from pathattr.scale.local import END, ShardWriter, batch_ranges, concat_columns, load_batch
 from pathattr.store import shards as st
 
 RAY_HINT = "pip install 'pathattr[ray]'"
@@ -94,7 +95,7 @@ def run_ray(
     """Compute the missing shards of ``p`` on Ray; returns the rows computed.
 
     Args:
-        p, manifest, done: from :func:`pathattr.engine.dataset.plan` and ``prepare_out``.
+        p, manifest, done: from :func:`pathattr.engine.run_plan.plan` and ``prepare_out``.
         progress: show a progress bar.
         address: an existing cluster (``ray.init(address=...)``); None starts a local one (or
             uses the one this process is already connected to).
@@ -147,7 +148,7 @@ def run_ray(
         for k, _, _ in ranges:
             expected[k] = expected.get(k, 0) + 1
         got: dict[int, dict[int, dict[str, Any]]] = {}
-        writer = _Writer(p, manifest)
+        writer = ShardWriter(p, manifest)
         writer.start()
         bar = progress_bar(len(p.source), progress, desc="rows")
         bar.update(sum(b - a for k, (a, b) in enumerate(shards) if k in done))
@@ -166,10 +167,10 @@ def run_ray(
                 part = got.setdefault(k, {})
                 part[s] = cols  # a retried batch overwrites its first result: no duplicates
                 if len(part) == expected[k]:
-                    writer.q.put(_concat([part[i] for i in sorted(part)]))
+                    writer.q.put(concat_columns([part[i] for i in sorted(part)]))
                     del got[k]
         finally:
-            writer.q.put(_end())
+            writer.q.put(END)
             writer.join()
             bar.close()
         if writer.error is not None:
@@ -178,9 +179,3 @@ def run_ray(
     finally:
         if started:
             ray.shutdown()
-
-
-def _end() -> Any:
-    from pathattr.engine.dataset import _END
-
-    return _END

@@ -1,4 +1,5 @@
-"""Crash-safe Parquet shards, the run manifest and resume (:mod:`pathattr.store.shards`)."""
+"""Crash-safe Parquet shards, the run manifest (:mod:`pathattr.store.shards`) and resume
+(:mod:`pathattr.store.resume`)."""
 
 from pathattr.store.shards import (
     MANIFEST,
