@@ -90,7 +90,10 @@ def test_ray_equals_local_and_resumes_after_driver_kill(cluster, data, tmp_path)
     committed = len(json.loads((out / MANIFEST).read_text())["shards"])
     assert 1 <= committed < 5
     s = pathattr.run(x, MODEL, out, engine="ray", **OPTS)
-    assert s.rows == 200 and s.rows_computed == 200 - 40 * committed
+    # a shard renamed into place just before the kill, whose manifest entry was not yet
+    # written, is verified by its ids and adopted: then one shard fewer is computed
+    assert s.rows == 200
+    assert s.rows_computed in (200 - 40 * committed, 200 - 40 * (committed + 1))
     _same(out, local)
 
 
