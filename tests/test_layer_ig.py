@@ -237,3 +237,19 @@ def test_captum_facade_layer_input_and_layer_lists() -> None:
     torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="grad_kwargs: .* unsupported keys"):
         Ours(model, model.conv2).attribute(x, target=1, grad_kwargs={"retain_graph": True})
+
+
+def test_an_eval_sequential_split_raises_no_training_warning() -> None:
+    """The suffix container is new; it must carry the model's eval flag, not the default."""
+    import warnings
+
+    from pathattr.engine.validate import TrainingModeWarning
+
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 2)).eval()
+    x = torch.randn(3, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingModeWarning)
+        res = pathattr.layer_integrated_gradients(model, model[0], x, target=0, steps=8)
+    assert res.extras["split"] == "suffix"
+    again = pathattr.layer_integrated_gradients(model, model[0], x, target=0, steps=8)
+    torch.testing.assert_close(res.attributions, again.attributions)  # dropout is off

@@ -196,7 +196,13 @@ def sequential_suffix(
     for i, child in enumerate(children):
         if child is layers[0]:
             rest = children[i + 1 :] if attribute_to == "output" else children[i:]
-            return nn.Sequential(*rest) if rest else _identity
+            if not rest:
+                return _identity
+            suffix = nn.Sequential(*rest)
+            # a new container starts in training mode: take the model's flag (not .train(),
+            # which would reset every child's own mode)
+            suffix.training = model.training
+            return suffix
     return None
 
 
