@@ -48,17 +48,9 @@ OUT = Path(__file__).parent / "results" / "eg_standard_error.md"
 MODES = ("random", "stratified", "sobol")
 
 
-class Rows(torch.utils.data.Dataset):  # type: ignore[type-arg]
+def dataset_of(rows: torch.Tensor) -> torch.utils.data.TensorDataset:
     """A map-style dataset of (x, label) items over reference rows."""
-
-    def __init__(self, rows: torch.Tensor) -> None:
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.rows[i], 0
+    return torch.utils.data.TensorDataset(rows, torch.zeros(len(rows)))
 
 
 def tiny_mlp(d: int = 8) -> torch.nn.Module:
@@ -85,7 +77,7 @@ def settings() -> list[tuple[str, torch.Tensor, Any, int]]:
     return [
         ("tensor, R=64, k=32", x, refs64, 32),
         ("tensor, R=8, k=64", x, refs8, 64),
-        ("Dataset, R=64, k=32", x, Rows(refs64), 32),
+        ("Dataset, R=64, k=32", x, dataset_of(refs64), 32),
         ("callable sampler, k=32", x, sampler, 32),
         ('"batch" (N=40), k=32', x_batch, "batch", 32),
     ]

@@ -26,17 +26,9 @@ S = 240  # independent draws per setting
 MODES = ("random", "stratified", "sobol")
 
 
-class Rows(torch.utils.data.Dataset):  # type: ignore[type-arg]
-    """(x, label) items over reference rows."""
-
-    def __init__(self, rows: torch.Tensor) -> None:
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.rows[i], 0
+def dataset_of(rows: torch.Tensor) -> torch.utils.data.TensorDataset:
+    """A map-style dataset of (x, label) items over reference rows."""
+    return torch.utils.data.TensorDataset(rows, torch.zeros(len(rows)))
 
 
 def randn(*shape: int, seed: int) -> torch.Tensor:
@@ -74,7 +66,7 @@ def ratio(attrs: torch.Tensor, ses: torch.Tensor) -> float:
 SOURCES = {
     "tensor": (REFS, 32),
     "tensor balanced": (SMALL_REFS, 64),
-    "dataset": (Rows(REFS), 32),
+    "dataset": (dataset_of(REFS), 32),
     "sampler": (sampler_over(REFS), 32),
     "tensor k=12": (REFS, 12),  # 4 replicates
 }
