@@ -195,10 +195,13 @@ def test_train_mode_model_is_left_unchanged() -> None:
     torch.manual_seed(4)
     model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Linear(6, 2)).double().train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    with pytest.warns(UserWarning, match="training mode"):
+    with pytest.warns(UserWarning, match="training mode") as record:
         pathattr.layer_integrated_gradients(
             model, model[2], torch.randn(5, 4, dtype=D), target=0, steps=8
         )
+    # one warning, pointing at this call (not a second one from the split-off suffix)
+    said = [w for w in record if "training mode" in str(w.message)]
+    assert len(said) == 1 and said[0].filename == __file__
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
 

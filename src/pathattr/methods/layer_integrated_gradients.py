@@ -45,7 +45,7 @@ from pathattr.engine.layers import (
 )
 from pathattr.engine.pipeline import Inputs, prepare
 from pathattr.engine.targets import TargetLike
-from pathattr.engine.validate import BaselineLike
+from pathattr.engine.validate import BaselineLike, TrainingModeWarning
 from pathattr.methods.integrated_gradients import integrated_gradients
 from pathattr.result import Attribution
 
@@ -133,7 +133,10 @@ def layer_integrated_gradients(
     mode = "suffix" if split is not None else "skip" if skip else "hooks"
 
     def run(g: Callable[..., Any], fargs: tuple[Any, ...]) -> Attribution:
-        with p.running():  # the model's buffers are kept across the whole call
+        # prepare() above has warned about the user's model; the split-off suffix is the
+        # same model seen from the layer, so its own training-mode warning would repeat it
+        with p.running(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", TrainingModeWarning)
             return integrated_gradients(
                 g, at_x.tensors, baselines=at_b.tensors, target=target, steps=steps, rule=rule,
                 forward_args=fargs, batch_size=batch_size, create_graph=create_graph, tol=tol,
