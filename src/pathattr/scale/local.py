@@ -48,6 +48,16 @@ class ShardWriter(threading.Thread):
             except BaseException as e:  # reported by the compute thread
                 self.error = e
 
+    def stop(self) -> None:
+        """Let the queued shards be committed, then end the thread."""
+        self.q.put(END)
+        self.join()
+
+    def raise_error(self) -> None:
+        """Raise the first error a commit met, if any (on the compute thread)."""
+        if self.error is not None:
+            raise self.error
+
 
 def commit_shard(
     p: Plan, manifest: st.Manifest, cols: dict[str, Any], order: dict[str, int]
@@ -154,9 +164,7 @@ def run_local(p: Plan, manifest: st.Manifest, done: set[int], progress: bool = T
                 writer.q.put(concat_columns(pending))
                 pending = []
     finally:
-        writer.q.put(END)
-        writer.join()
+        writer.stop()
         bar.close()
-    if writer.error is not None:
-        raise writer.error
+    writer.raise_error()
     return rows

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pathattr.engine.run_plan import Plan
-from pathattr.scale.local import END, ShardWriter, batch_ranges, concat_columns, load_batch
+from pathattr.scale.local import ShardWriter, batch_ranges, concat_columns, load_batch
 from pathattr.store import shards as st
 
 RAY_HINT = "pip install 'pathattr[ray]'"
@@ -170,11 +170,9 @@ def run_ray(
                     writer.q.put(concat_columns([part[i] for i in sorted(part)]))
                     del got[k]
         finally:
-            writer.q.put(END)
-            writer.join()
+            writer.stop()
             bar.close()
-        if writer.error is not None:
-            raise writer.error
+        writer.raise_error()
         return rows
     finally:
         if started:
