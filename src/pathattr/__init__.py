@@ -29,6 +29,8 @@ _LAZY = {
     "one_at_a_time": "pathattr.methods.one_at_a_time",
     "shapley_shubik": "pathattr.methods.one_at_a_time",
     "sequence_attributions": "pathattr.methods.sequence_attributions",
+    "integrated_hessians": "pathattr.methods.interactions",
+    "expected_hessians": "pathattr.methods.interactions",
     "BatchAttributor": "pathattr.engine.batch",
     "run": "pathattr.engine.dataset",
 }
