@@ -28,9 +28,13 @@ _METHODS = {
     "smoothgrad": "pathattr.methods.smoothgrad",
     "saliency": "pathattr.methods.gradients",
     "input_x_gradient": "pathattr.methods.gradients",
+    "integrated_hessians": "pathattr.methods.interactions",
+    "expected_hessians": "pathattr.methods.interactions",
 }
 #: methods that draw random numbers: every row is attributed with a seed derived from its id
-STOCHASTIC = ("expected_gradients", "smoothgrad")
+STOCHASTIC = ("expected_gradients", "smoothgrad", "expected_hessians")
+#: methods that take ``baselines`` (a batch's ``baselines`` column is passed on)
+WITH_BASELINES = ("integrated_gradients", "integrated_hessians")
 
 
 @dataclass
@@ -45,7 +49,9 @@ class BatchAttributor:
 
     The batch dict holds ``inputs`` (required), and optionally ``baselines`` and ``target``
     (per-example ints).  The result holds ``attributions``, ``output``, ``baseline_output``,
-    ``delta``, ``relative_delta`` and ``evaluations``, one row per example.
+    ``delta``, ``relative_delta`` and ``evaluations``, one row per example (for
+    ``integrated_hessians`` / ``expected_hessians`` the attributions are the interactions,
+    ``(batch, *features, *features)`` or ``(batch, P)`` with ``pairs=`` in ``options``).
     """
 
     model: torch.nn.Module
@@ -69,7 +75,7 @@ class BatchAttributor:
         if not x.dtype.is_floating_point:
             x = x.float()
         kwargs: dict[str, Any] = {}
-        if self.method in ("integrated_gradients",):
+        if self.method in WITH_BASELINES:
             b = batch.get("baselines")
             kwargs["baselines"] = (
                 None if b is None else torch.as_tensor(np.asarray(b), device=self.device)
@@ -156,7 +162,7 @@ class DatasetAttributor:
         work: dict[str, Any] = {"inputs": x}
         if target is not None:
             work["target"] = target
-        if self.baseline is not None and self.method == "integrated_gradients":
+        if self.baseline is not None and self.method in WITH_BASELINES:
             work["baselines"] = np.full_like(x, self.baseline)
         if self.method in STOCHASTIC:
             parts = []

@@ -118,4 +118,3 @@ def hessian_batch_size(rows_per_gradient: int | None, n_first: int) -> int | Non
     if rows_per_gradient is None:
         return None
     return max(1, rows_per_gradient // (1 + n_first))
-

@@ -56,11 +56,11 @@ def _flat_index(v: Any, features: tuple[int, ...], dim: int, label: str, shape: 
     if isinstance(v, int) or (isinstance(v, torch.Tensor) and v.dim() == 0):
         i = int(v)
         if not 0 <= i < dim:
-            raise IndexError(
-                f"{label}: flat feature index {i} out of range [0, {dim}) for {shape}"
-            )
+            raise IndexError(f"{label}: flat feature index {i} out of range [0, {dim}) for {shape}")
         return i
-    if isinstance(v, (tuple, list)) and all(isinstance(c, int) and not isinstance(c, bool) for c in v):
+    if isinstance(v, (tuple, list)) and all(
+        isinstance(c, int) and not isinstance(c, bool) for c in v
+    ):
         if len(v) != len(features) or not all(0 <= c < s for c, s in zip(v, features)):
             raise IndexError(f"{label}: multi-index {tuple(v)} out of range for {shape}")
         flat = 0

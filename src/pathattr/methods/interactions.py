@@ -226,7 +226,10 @@ def _check_draws(
             raise ValueError(f"draws: {name} must have shape ({n}, {k}), got {tuple(d.shape)}")
     if idx.dtype.is_floating_point or int(idx.min()) < 0 or int(idx.max()) >= source.size:
         raise ValueError(f"draws: indices must be ints in [0, {source.size}) (the references)")
-    if float(torch.minimum(alphas, betas).min()) < 0 or float(torch.maximum(alphas, betas).max()) > 1:
+    if (
+        float(torch.minimum(alphas, betas).min()) < 0
+        or float(torch.maximum(alphas, betas).max()) > 1
+    ):
         raise ValueError("draws: alphas and betas must lie in [0, 1]")
     keys = idx.reshape(-1).long()
     return alphas.double(), betas.double(), keys, source.tensors
@@ -259,7 +262,7 @@ def _accumulate(p: Prepared, path: Any, rows: torch.Tensor, ts: torch.Tensor,
                 term = c.hessian * (wh * d)[:, :, None] * d[:, None, :]
                 term.diagonal(dim1=1, dim2=2).add_(wg * d * c.grads)
             else:
-                i, j = pair_idx[:, 0], pair_idx[:, 1]
+                i, j = pair_idx[:, 0].to(x.device), pair_idx[:, 1].to(x.device)
                 h = c.hessian[:, pos, second]
                 term = wh * d[:, i] * d[:, j] * h + (i == j) * (wg * d[:, i] * c.grads[:, i])
             out.index_add_(0, c.rows, term.to(out.dtype))

@@ -6,7 +6,8 @@ Integrated Hessians (Janizek, Sturmfels, Lee 2021) integrates over two path posi
 
     \Gamma_{ij} = d_i d_j \int_0^1\!\!\int_0^1 \alpha\beta\,
         \partial_{ij} F(x' + \alpha\beta\, d)\, d\alpha\, d\beta
-      + \delta_{ij}\, d_i \int_0^1\!\!\int_0^1 \partial_i F(x' + \alpha\beta\, d)\, d\alpha\, d\beta,
+      + \delta_{ij}\, d_i \int_0^1\!\!\int_0^1
+        \partial_i F(x' + \alpha\beta\, d)\, d\alpha\, d\beta,
     \qquad d = x - x'.
 
 Both integrands depend on α and β only through t = αβ.  Substituting β = t / α (for fixed α,
@@ -120,7 +121,7 @@ def product_rule(rule: str, steps: int) -> InteractionRule:
     Node (a, b) has t = α_a β_b, gradient weight w_a w_b and Hessian weight α_a β_b w_a w_b
     (the αβ of the integrand).  The rule is symmetric in α and β, so at most
     steps·(steps + 1)/2 distinct nodes remain (fewer for grids with many equal products:
-    ``linspace`` with 10 nodes has 43 of 100).
+    ``linspace`` with 10 nodes has 37 of 100).
     """
     if rule == "linspace":
         alphas = np.linspace(0.0, 1.0, steps) if steps > 1 else np.zeros(1)
