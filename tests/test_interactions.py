@@ -326,3 +326,35 @@ def test_empty_batch_and_batch_attributor() -> None:
         net, "expected_hessians", {"references": torch.randn(5, 6), "samples": 8, "seed": 1}
     )({"inputs": x.numpy(), "target": np.zeros(3, np.int64)})  # fmt: skip
     assert eh["attributions"].shape == (3, 6, 6) and np.isfinite(eh["attributions"]).all()
+
+
+def test_dataset_run_stores_interaction_maps(tmp_path) -> None:
+    import sys
+    from pathlib import Path
+
+    from pathattr.store import attributions_array, read_output
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from dataset_models import tiny_mlp
+
+    x = np.random.default_rng(0).normal(size=(30, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    pathattr.run(tmp_path / "x.npy", "dataset_models:tiny_mlp", tmp_path / "ih", method="ih",
+                 steps=8, shard_rows=20, batch_size=7)  # fmt: skip
+    stored = attributions_array(read_output(tmp_path / "ih"))
+    assert stored.shape == (30, 6, 6)
+    model = tiny_mlp()
+    with torch.no_grad():
+        pred = model(torch.as_tensor(x)).argmax(1)
+    direct = pathattr.integrated_hessians(model, torch.as_tensor(x), target=pred, steps=8)
+    np.testing.assert_allclose(stored, direct.attributions.numpy(), rtol=0, atol=1e-6)
+    # Expected Hessians: seeded per row, so a row's map does not depend on the batching
+    for bs, name in ((7, "a"), (16, "b")):
+        pathattr.run(tmp_path / "x.npy", "dataset_models:tiny_mlp", tmp_path / name, method="eh",
+                     samples=6, reference_rows=8, batch_size=bs)  # fmt: skip
+    a = attributions_array(read_output(tmp_path / "a"))
+    b = attributions_array(read_output(tmp_path / "b"))
+    assert a.shape == (30, 6, 6) and np.array_equal(a, b)
+    with pytest.raises(ValueError, match="steps: integrated_hessians takes a positive integer"):
+        pathattr.run(tmp_path / "x.npy", "dataset_models:tiny_mlp", tmp_path / "c", method="ih",
+                     steps="auto")  # fmt: skip

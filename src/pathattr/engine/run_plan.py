@@ -26,6 +26,10 @@ METHODS = {
     "smoothgrad": "smoothgrad",
     "integrated_gradients": "integrated_gradients",
     "expected_gradients": "expected_gradients",
+    "ih": "integrated_hessians",
+    "eh": "expected_hessians",
+    "integrated_hessians": "integrated_hessians",
+    "expected_hessians": "expected_hessians",
 }
 
 
@@ -89,7 +93,7 @@ def plan(
 ) -> Plan:
     """Resolve and check a run's arguments (see :func:`pathattr.run`); writes nothing."""
     if method not in METHODS:
-        raise ValueError(f"method: expected one of ig, eg, smoothgrad, got {method!r}")
+        raise ValueError(f"method: expected one of ig, eg, smoothgrad, ih, eh, got {method!r}")
     name = METHODS[method]
     shard_rows = _positive(shard_rows, "shard_rows")
     batch_size = _positive(batch_size, "batch_size")
@@ -114,7 +118,11 @@ def plan(
         options = {"steps": steps, "warn_tol": None}
         if steps == "auto":
             options["tol"] = tol
-    elif name == "expected_gradients":
+    elif name == "integrated_hessians":
+        if steps == "auto":
+            raise ValueError("steps: integrated_hessians takes a positive integer, got 'auto'")
+        options = {"steps": steps, "warn_tol": None}
+    elif name in ("expected_gradients", "expected_hessians"):
         options = {"samples": samples or 64, "warn_tol": None}
         if references is None:  # evenly spaced rows of the input itself
             idx = np.unique(

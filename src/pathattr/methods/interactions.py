@@ -195,7 +195,8 @@ def expected_hessians(
     path = ReferencePath(p.inputs, refs)
     with p.running():
         gamma = _accumulate(p, path, rows, ts, keys, w_g, ts * w_g, pair_idx, "expected hessians")
-    base = reference_outputs(model, refs, keys, rows, p.selector, p.forward_args, n, None)
+    bsz = p.extras.get("batch_size")
+    base = reference_outputs(model, refs, keys, rows, p.selector, p.forward_args, n, bsz)
     return _finish(p, gamma, main, main.output, base.reshape(n, k).mean(1), pair_idx,
                    "expected_hessians", k, extras, f"raise samples (now {k})")  # fmt: skip
 
