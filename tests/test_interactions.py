@@ -358,3 +358,17 @@ def test_dataset_run_stores_interaction_maps(tmp_path) -> None:
     with pytest.raises(ValueError, match="steps: integrated_hessians takes a positive integer"):
         pathattr.run(tmp_path / "x.npy", "dataset_models:tiny_mlp", tmp_path / "c", method="ih",
                      steps="auto")  # fmt: skip
+
+
+def test_expected_hessians_standard_error_matches_the_spread_over_seeds() -> None:
+    net = softplus_mlp()
+    x, refs = torch.randn(2, 6, dtype=torch.float64), torch.randn(30, 6, dtype=torch.float64)
+    runs = [
+        pathattr.expected_hessians(scalar(net), x, references=refs, samples=64, seed=s)
+        for s in range(12)
+    ]
+    spread = torch.stack([r.attributions for r in runs]).std(0)
+    se = torch.stack([r.extras["standard_error"] for r in runs]).mean(0)
+    assert runs[0].extras["standard_error_method"] == "iid"
+    ratio = float((spread / se).median())
+    assert 0.7 < ratio < 1.4, ratio

@@ -41,13 +41,13 @@ from typing import Any
 import torch
 
 from pathattr.baselines.sampling import check_sampling
-from pathattr.baselines.sources import ReferencesLike, TensorReferences, as_reference_source
+from pathattr.baselines.sources import ReferencesLike, as_reference_source
 from pathattr.engine.hessians import evaluate_hessian_rows, hessian_batch_size
 from pathattr.engine.pipeline import Prepared, check_seed, generator, prepare
 from pathattr.engine.progress import progress_bar
 from pathattr.engine.targets import TargetLike
 from pathattr.engine.validate import BaselineLike, check_int_arg
-from pathattr.methods.interaction_pairs import PairsLike, check_pairs, first_rows
+from pathattr.methods.interaction_args import PairsLike, check_draws, check_pairs, first_rows
 from pathattr.paths.references import ReferencePath
 from pathattr.paths.straight import StraightLine
 from pathattr.quadrature.interaction_rules import interaction_rule
@@ -160,7 +160,11 @@ def expected_hessians(
 
     Returns:
         An :class:`~pathattr.result.Attribution` as :func:`integrated_hessians`, with
-        ``baseline_output`` the mean of F over the references drawn and ``main_effects`` EG.
+        ``baseline_output`` the mean of F over the references drawn, ``main_effects`` EG, and
+        ``extras["standard_error"]`` (shaped like the interactions): the Monte-Carlo standard
+        error of every interaction from the spread of the k sample terms
+        (``standard_error_method`` ``"iid"`` for random or explicit draws; for stratified /
+        Sobol draws the same formula, ``"iid_conservative"``, which overstates their error).
     """
     k = check_int_arg(samples, "samples")
     check_sampling(sampling)
@@ -183,7 +187,7 @@ def expected_hessians(
         u, refs, keys, _ = draw_references(source, p.inputs, n, k, sampling, gen, 1, extra_dims=1)
         alphas, betas = u[..., 0], u[..., -1]
     else:
-        alphas, betas, keys, refs = _check_draws(draws, source, n, k)
+        alphas, betas, keys, refs = check_draws(draws, source, n, k)
     t = (alphas * betas).reshape(-1)
     rows = torch.arange(n, device=dev).repeat_interleave(k)
     ts, keys = t.to(device=dev, dtype=dt), keys.to(dev)
@@ -193,8 +197,23 @@ def expected_hessians(
         seed=used, forward_args=forward_args, batch_size=batch_size,
     )  # fmt: skip
     path = ReferencePath(p.inputs, refs)
+    squares: list[torch.Tensor] = []
     with p.running():
-        gamma = _accumulate(p, path, rows, ts, keys, w_g, ts * w_g, pair_idx, "expected hessians")
+        gamma = _accumulate(
+            p, path, rows, ts, keys, w_g, ts * w_g, pair_idx, "expected hessians", squares
+        )
+    if k > 1:
+        # the k terms y_s = k·c_s are i.i.d. for random draws: SE² = (Σy² − (Σy)²/k)/(k(k − 1))
+        g64 = gamma.to(torch.float64)
+        var = (k * squares[0] - g64 * g64).clamp_min(0.0) / (k - 1)
+        se = var.sqrt().to(gamma.dtype)
+    else:
+        se = torch.full_like(gamma, float("nan"))
+    extras["standard_error"] = se if pair_idx is not None else se.reshape(
+        (n, *p.inputs[0].shape[1:], *p.inputs[0].shape[1:]))  # fmt: skip
+    extras["standard_error_method"] = (
+        "iid" if sampling == "random" or draws is not None else "iid_conservative"
+    )
     bsz = p.extras.get("batch_size")
     base = reference_outputs(model, refs, keys, rows, p.selector, p.forward_args, n, bsz)
     return _finish(p, gamma, main, main.output, base.reshape(n, k).mean(1), pair_idx,
@@ -214,32 +233,14 @@ def _prepare(model: Any, inputs: Any, baselines: Any, target: TargetLike, forwar
     )  # fmt: skip
 
 
-def _check_draws(
-    draws: Any, source: Any, n: int, k: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
-    if not isinstance(source, TensorReferences):
-        raise TypeError("draws: explicit draws index a tensor of references; got another kind")
-    if not isinstance(draws, (tuple, list)) or len(draws) != 3:
-        raise TypeError("draws: expected a tuple (alphas, betas, indices) of (batch, samples)")
-    alphas, betas, idx = (torch.as_tensor(d) for d in draws)
-    for name, d in (("alphas", alphas), ("betas", betas), ("indices", idx)):
-        if tuple(d.shape) != (n, k):
-            raise ValueError(f"draws: {name} must have shape ({n}, {k}), got {tuple(d.shape)}")
-    if idx.dtype.is_floating_point or int(idx.min()) < 0 or int(idx.max()) >= source.size:
-        raise ValueError(f"draws: indices must be ints in [0, {source.size}) (the references)")
-    if (
-        float(torch.minimum(alphas, betas).min()) < 0
-        or float(torch.maximum(alphas, betas).max()) > 1
-    ):
-        raise ValueError("draws: alphas and betas must lie in [0, 1]")
-    keys = idx.reshape(-1).long()
-    return alphas.double(), betas.double(), keys, source.tensors
-
-
 def _accumulate(p: Prepared, path: Any, rows: torch.Tensor, ts: torch.Tensor,
                 keys: torch.Tensor | None, w_g: torch.Tensor, w_h: torch.Tensor,
-                pair_idx: torch.Tensor | None, desc: str) -> torch.Tensor:  # fmt: skip
-    """Σ_rows w_h (d d^T) ⊙ H + w_g diag(d ⊙ g) per example: ``(n, D, D)`` or ``(n, P)``."""
+                pair_idx: torch.Tensor | None, desc: str,
+                squares: list[torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+    """Σ_rows w_h (d d^T) ⊙ H + w_g diag(d ⊙ g) per example: ``(n, D, D)`` or ``(n, P)``.
+
+    With ``squares`` (a list) the float64 sums of the squared row terms are appended to it.
+    """
     x = p.inputs[0]
     dim = math.prod(x.shape[1:])
     first, pos, second = first_rows(pair_idx, dim, x.device)
@@ -250,6 +251,7 @@ def _accumulate(p: Prepared, path: Any, rows: torch.Tensor, ts: torch.Tensor,
     p.extras["batch_size"] = bsz
     shape = (p.n, dim, dim) if pair_idx is None else (p.n, int(pair_idx.shape[0]))
     out = torch.zeros(shape, dtype=x.dtype, device=x.device)
+    sq = torch.zeros(shape, dtype=torch.float64, device=x.device) if squares is not None else None
     bar = progress_bar(int(rows.shape[0]), p.progress, desc=desc)
     try:
         for c in evaluate_hessian_rows(
@@ -267,8 +269,12 @@ def _accumulate(p: Prepared, path: Any, rows: torch.Tensor, ts: torch.Tensor,
                 h = c.hessian[:, pos, second]
                 term = wh * d[:, i] * d[:, j] * h + (i == j) * (wg * d[:, i] * c.grads[:, i])
             out.index_add_(0, c.rows, term.to(out.dtype))
+            if sq is not None:
+                sq.index_add_(0, c.rows, term.to(torch.float64).square())
     finally:
         bar.close()
+    if squares is not None and sq is not None:
+        squares.append(sq)
     return out
 
 

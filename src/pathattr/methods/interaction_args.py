@@ -1,7 +1,9 @@
-"""The ``pairs=`` argument of Integrated / Expected Hessians: which interactions to compute.
+"""The arguments of Integrated / Expected Hessians that are their own: ``pairs`` and ``draws``.
 
-Every pair (i, j) costs the Hessian row of i or of j (Γ is symmetric), so the pairs are served
-by whichever side has fewer distinct features: 30 pairs (0, j) need one Hessian row, not 30.
+``pairs`` selects the interactions to compute.  Every pair (i, j) costs the Hessian row of i or
+of j (Γ is symmetric), so the pairs are served by whichever side has fewer distinct features:
+30 pairs (0, j) need one Hessian row, not 30.  ``draws`` feeds explicit (α, β, reference)
+samples to Expected Hessians.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any, Union
 
 import torch
+
+from pathattr.baselines.sources import TensorReferences
 
 #: None (all pairs), a ``(P, 2)`` int tensor of flat indices, or a sequence of ``(i, j)`` with
 #: each index an int (flat) or a tuple (a multi-index into the feature shape)
@@ -86,3 +90,26 @@ def first_rows(
         a, b = b, a  # H is symmetric: read the pairs from the side with fewer rows
     first, pos = torch.unique(a, return_inverse=True)
     return first.to(device), pos.to(device), b.to(device)
+
+
+def check_draws(
+    draws: Any, source: Any, n: int, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Explicit ``(alphas, betas, indices)`` checked: α, β (float64), keys, reference rows."""
+    if not isinstance(source, TensorReferences):
+        raise TypeError("draws: explicit draws index a tensor of references; got another kind")
+    if not isinstance(draws, (tuple, list)) or len(draws) != 3:
+        raise TypeError("draws: expected a tuple (alphas, betas, indices) of (batch, samples)")
+    alphas, betas, idx = (torch.as_tensor(d) for d in draws)
+    for name, d in (("alphas", alphas), ("betas", betas), ("indices", idx)):
+        if tuple(d.shape) != (n, k):
+            raise ValueError(f"draws: {name} must have shape ({n}, {k}), got {tuple(d.shape)}")
+    if idx.dtype.is_floating_point or int(idx.min()) < 0 or int(idx.max()) >= source.size:
+        raise ValueError(f"draws: indices must be ints in [0, {source.size}) (the references)")
+    if (
+        float(torch.minimum(alphas, betas).min()) < 0
+        or float(torch.maximum(alphas, betas).max()) > 1
+    ):
+        raise ValueError("draws: alphas and betas must lie in [0, 1]")
+    keys = idx.reshape(-1).long()
+    return alphas.double(), betas.double(), keys, source.tensors
