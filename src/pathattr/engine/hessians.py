@@ -22,6 +22,12 @@ from typing import Any
 import torch
 
 from pathattr.engine.core import expand_forward_args, require_graph
+from pathattr.engine.memory import (
+    MIN_CPU_CHUNK_ROWS,
+    available_bytes,
+    cpu_cache_bytes,
+    saved_bytes_per_row,
+)
 from pathattr.engine.targets import Selector
 
 
@@ -109,12 +115,41 @@ def hessian_rows(flat_grad: torch.Tensor, point: torch.Tensor, first: torch.Tens
     return h.reshape(m, b, d).transpose(0, 1)
 
 
-def hessian_batch_size(rows_per_gradient: int | None, n_first: int) -> int | None:
-    """Rows per call for the double backward from the rows one gradient pass fits.
+def hessian_batch_size(
+    model: Callable[..., Any],
+    path: Any,
+    selector: Selector,
+    rows: torch.Tensor,
+    alphas: torch.Tensor,
+    n_first: int,
+    *,
+    n_examples: int,
+    forward_args: tuple[Any, ...] = (),
+    keys: torch.Tensor | None = None,
+) -> int | None:
+    """``batch_size="auto"`` for Hessian rows: the gradient rule with the double backward's bytes.
 
-    The batched backward keeps about ``hessian_rows`` copies of a row's backward activations
-    and the Hessian slice itself, so the measured rows are divided by 1 + ``n_first``.
+    A row keeps its saved activations once for the gradient and, with the ``n_first`` batched
+    cotangents, about ``n_first`` more times in the double backward, plus its Hessian slice
+    (``n_first`` × features, and a temporary of the same size).  The rows are fitted to a
+    quarter of the free memory and, on the CPU, to the cache budget of
+    :func:`~pathattr.engine.memory.cpu_cache_bytes` (a 30-feature MLP: about 200 rows per
+    chunk, 1.5x faster per row than 1600 rows in one call), in equal chunks; None: one chunk.
     """
-    if rows_per_gradient is None:
+    total = int(rows.shape[0])
+    if total <= MIN_CPU_CHUNK_ROWS:
         return None
-    return max(1, rows_per_gradient // (1 + n_first))
+    saved = saved_bytes_per_row(
+        model, path, selector, rows, alphas, n_examples=n_examples, forward_args=forward_args,
+        keys=keys,
+    )  # fmt: skip
+    x = path.inputs[0]
+    dim = x[0].numel()
+    per_row = saved * (1 + n_first) + 2 * n_first * dim * x.element_size()
+    fit = max(1, int(0.25 * available_bytes(rows.device)) // per_row)
+    if rows.device.type == "cpu":
+        fit = min(fit, max(MIN_CPU_CHUNK_ROWS, cpu_cache_bytes() // per_row))
+    if fit >= total:
+        return None
+    chunks = -(-total // fit)
+    return int(-(-total // chunks))

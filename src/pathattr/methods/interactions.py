@@ -244,10 +244,13 @@ def _accumulate(p: Prepared, path: Any, rows: torch.Tensor, ts: torch.Tensor,
     x = p.inputs[0]
     dim = math.prod(x.shape[1:])
     first, pos, second = first_rows(pair_idx, dim, x.device)
-    bsz = p.batch_size if not isinstance(p.batch_size, str) else None
     if p.batch_size == "auto":
-        per_gradient = p.resolve_batch_size(path, rows, ts, keys)
-        bsz = hessian_batch_size(per_gradient, int(first.shape[0]))
+        bsz = hessian_batch_size(
+            p.model, path, p.selector, rows, ts, int(first.shape[0]), n_examples=p.n,
+            forward_args=p.forward_args, keys=keys,
+        )  # fmt: skip
+    else:
+        bsz = p.resolve_batch_size(path, rows, ts, keys)  # an int or None, checked
     p.extras["batch_size"] = bsz
     shape = (p.n, dim, dim) if pair_idx is None else (p.n, int(pair_idx.shape[0]))
     out = torch.zeros(shape, dtype=x.dtype, device=x.device)
