@@ -49,15 +49,15 @@ FEATURES = 30
 #: the reading of the committed results, written under the table
 NOTES = """\
 Reading: at equal samples (the same m² grid, *pathattr IH linspace*, the same numbers to
-float32 rounding) Integrated Hessians is 20x faster than path_explain for 16 examples and
-80-140x for one; the default Gauss-log rule needs m Hessian points instead of m² and is 10⁴
-times more accurate than the grid (60-90x faster for 16 examples). path_explain makes
+float32 rounding) Integrated Hessians is 17-19x faster than path_explain for 16 examples and
+85-150x for one; the default Gauss-log rule needs m Hessian points instead of m² and is 10⁴
+times more accurate than the grid (45-60x faster for 16 examples). path_explain makes
 m × (m + features) autograd calls of one batch each; pathattr evaluates all rows of all
 examples in a few chunks with one batched double backward per chunk. Expected Hessians at equal
-samples is 6x faster for 16 examples: every sample is its own point, so both do the same
+samples is 6-7x faster for 16 examples: every sample is its own point, so both do the same
 Hessian arithmetic (16 × m² points × 30 Hessian-vector products), pathattr in large calls. The
 machine is shared (2 cores, other jobs): absolute times drift between runs, the per-round
-ratios much less.
+ratios less (an earlier run of the same code measured 20-32x for IH linspace at 16 examples).
 """
 
 
