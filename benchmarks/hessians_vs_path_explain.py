@@ -57,7 +57,8 @@ examples in a few chunks with one batched double backward per chunk. Expected He
 samples is 6-7x faster for 16 examples: every sample is its own point, so both do the same
 Hessian arithmetic (16 × m² points × 30 Hessian-vector products), pathattr in large calls. The
 machine is shared (2 cores, other jobs): absolute times drift between runs, the per-round
-ratios less (an earlier run of the same code measured 20-32x for IH linspace at 16 examples).
+ratios less (a run before the chunk-size change measured 20-32x for IH linspace at 16
+examples: the load of the machine moves these numbers).
 """
 
 
