@@ -40,7 +40,7 @@ def _tol(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (subcommands: ``demo``, ``run``, ``summarize``)."""
+    """The argument parser (subcommands: ``demo``, ``run``, ``summarize``, ``explain-text``)."""
     parser = argparse.ArgumentParser(
         prog="pathattr", description="Integrated Gradients and path attributions for PyTorch."
     )
@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_run(sub)
+    from pathattr.cli import explain_text
+
+    explain_text.add_parser(sub, _positive_int_or_auto, _tol)
     summ = sub.add_parser(
         "summarize",
         help="aggregate a run's output: mean |attribution| per feature and class, error histogram",
@@ -162,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "summarize":
         return _summarize(args)
+    if args.command == "explain-text":
+        from pathattr.cli import explain_text
+
+        return explain_text.run(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 
