@@ -119,7 +119,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     run.add_argument("input", metavar="INPUT", help="image folder, .parquet, .csv or .npy")
     run.add_argument("--model", required=True,
-                     help="built-in name (efficientnet-lite0) or module:function")  # fmt: skip
+                     help="built-in name (efficientnet-lite0, minilm-sentiment) or "
+                     "module:function")  # fmt: skip
     run.add_argument("--out", required=True, help="output directory")
     run.add_argument("--method", default="ig", choices=["ig", "eg", "smoothgrad"])
     run.add_argument("--steps", type=_positive_int_or_auto, default=32,
