@@ -13,7 +13,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,13 @@ def tiny_mlp() -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
 
 
-class Molecule:
-    """A stand-in for pathattr.chem.MoleculeAttribution: the generic to_report_html hook."""
+class Atoms:
+    """One stand-in molecule: scalar figures like pathattr.chem.MoleculeAttribution."""
 
-    def __init__(self, attribution: pathattr.Attribution, colours: list[str]):
-        self.attribution = attribution
-        self.colours = colours
+    def __init__(self, smiles: str, colours: list[str], output: float, baseline: float):
+        self.smiles, self.colours = smiles, colours
+        self.output, self.baseline_output = output, baseline
+        self.delta = 0.25 * (output - baseline)  # a 25% completeness error
 
     def to_report_html(self) -> str:
         atoms = "".join(
@@ -57,6 +58,23 @@ class Molecule:
             for i, c in enumerate(self.colours)
         )
         return f'<svg class="molecule" width="200" height="40">{atoms}</svg>'
+
+
+class Molecules(Sequence[Atoms]):
+    """A batch stand-in (like MoleculeAttributions): the generic to_report_html hook, the
+    completeness figures in .attribution, names from the items' SMILES."""
+
+    def __init__(self, attribution: pathattr.Attribution, molecules: list[Atoms]):
+        self.attribution, self.molecules = attribution, molecules
+
+    def __len__(self) -> int:
+        return len(self.molecules)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.molecules[i]
+
+    def to_report_html(self) -> str:
+        return "".join(m.to_report_html() for m in self.molecules)
 
 
 def text_result() -> TextAttribution:
@@ -91,8 +109,9 @@ def full_report(images, tmp_path_factory) -> tuple[Path, list[float]]:
     eg = pathattr.expected_gradients(model, x, references=x, target=0, samples=8, seed=0,
                                      warn_tol=None)  # fmt: skip
     tab = pathattr.integrated_gradients(tiny_mlp(), torch.rand(3, 5), steps=8)
-    mol = Molecule(pathattr.integrated_gradients(tiny_mlp(), torch.rand(2, 5), steps=4),
-                   ["#1e9e3e", "#d0312d", "#888"])  # fmt: skip
+    mols = [Atoms("CCO", ["#1e9e3e", "#d0312d", "#888"], 1.0, 0.2),
+            Atoms("C=O", ["#1e9e3e", "#888"], 0.5, 0.1)]  # fmt: skip
+    mol = Molecules(pathattr.integrated_gradients(tiny_mlp(), torch.rand(2, 5), steps=4), mols)
     mlp, xs = tiny_mlp(), torch.rand(2, 5)
     checks = ("completeness", "dummy", "linearity")
     reports = [
@@ -102,12 +121,12 @@ def full_report(images, tmp_path_factory) -> tuple[Path, list[float]]:
     curves = {"IG deletion": deletion_curve(model, x, ig, 0, steps=6),
               "IG insertion": insertion_curve(model, x, ig, 0, steps=6)}  # fmt: skip
     txt = text_result()
-    results = {"IG": (ig, x), "EG": (eg, x), "tabular": tab, "molecule": mol, "text": txt,
-               "axioms": reports, **curves}  # fmt: skip
+    results = {"IG": (ig, x), "EG": (eg, x), "tabular": tab, "molecules": mol, "text": txt,
+               "one molecule": mols[0], "axioms": reports, **curves}  # fmt: skip
     out = tmp_path_factory.mktemp("report") / "sub" / "report.html"
     pathattr.report(results, out, title="Test report")
     rel = [float(v) for r in (ig, eg, tab, mol.attribution, txt.attribution)
-           for v in r.relative_delta]  # fmt: skip
+           for v in r.relative_delta] + [0.25]  # fmt: skip
     return out, rel
 
 
@@ -196,7 +215,11 @@ def test_page_in_a_real_browser(full_report, browser, tmp_path) -> None:
     assert fx == sorted(fx, reverse=True) and len(set(fx)) > 3  # numbers first big to small
     # text tokens, the molecule hook's atoms and the axiom matrix made it in
     assert len(browser.find_elements("css selector", ".pathattr-text span.tok")) == 8
-    assert len(browser.find_elements("css selector", "svg.molecule circle.atom")) == 3
+    assert len(browser.find_elements("css selector", "svg.molecule circle.atom")) == 5 + 3
+    names = _column(browser, "example")
+    assert names.count("CCO") == 2 and names.count("C=O") == 1  # the batch's and the single one
+    evaluations = _column(browser, "evaluations")
+    assert evaluations.count("") == 1  # the single molecule's count is unknown: "—", sorted last
     cells = [c.text for c in browser.find_elements("css selector", "table.axioms td")]
     assert any(c.startswith("✓ pass") for c in cells)
     shot = tmp_path / "report.png"

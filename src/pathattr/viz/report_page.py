@@ -41,14 +41,15 @@ min-width:150px}
 .stat .v{font-size:20px;font-weight:600}
 .stat .k{color:var(--mute);font-size:12px}
 .stat.bad .v{color:var(--bad)} .stat.good .v{color:var(--good)}
-.grid{display:flex;flex-wrap:wrap;gap:14px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));gap:14px}
 .example{border:1px solid var(--line);border-radius:6px;padding:8px 10px;background:#fcfcfd}
 .example:target{outline:2px solid var(--accent)}
 .example .meta{font-size:12px;color:var(--mute);margin-bottom:6px}
 .example .meta b{color:var(--ink)}
 .panels{display:flex;gap:8px}
+.panels figure{flex:1 1 0;min-width:0}
 figure{margin:0;text-align:center}
-figure img{width:150px;height:auto;display:block;border-radius:3px;background:#000}
+figure img{width:100%;height:auto;display:block;border-radius:3px;background:#000}
 figure img.px{image-rendering:pixelated}
 figcaption{font-size:11.5px;color:var(--mute);margin-top:3px}
 .legend{font-size:12px;color:var(--mute);margin:0 0 12px}
@@ -64,7 +65,7 @@ table.sortable th::after{content:"\\2195";color:#aab;margin-left:4px;font-size:1
 table.sortable th[aria-sort=ascending]::after{content:"\\25B2";color:var(--accent)}
 table.sortable th[aria-sort=descending]::after{content:"\\25BC";color:var(--accent)}
 .scroll{max-height:560px;overflow:auto;border:1px solid var(--line);border-radius:6px}
-.scroll th{top:0}
+.scroll th{top:0} .scroll table{width:100%}
 td.over{color:var(--bad);font-weight:600}
 td a{color:var(--accent);text-decoration:none}
 .pass{background:#e3f4e8;color:#14532d}.fail{background:#fbe4e2;color:#7a1d14}
@@ -109,7 +110,7 @@ class Row:
     f_baseline: float
     delta: float
     relative_delta: float
-    evaluations: int
+    evaluations: float  # NaN when unknown
     target: str = ""
     anchor: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -134,7 +135,9 @@ def percent(v: float) -> str:
     p = float(v) * 100.0
     if p >= 10.0:
         return f"{p:.0f}%"
-    return f"{p:.2g}%" if p >= 1e-3 or p == 0 else f"{p:.1e}%"
+    if p == 0:
+        return "0%"
+    return f"{p:#.2g}%" if p >= 1e-3 else f"{p:.1e}%"
 
 
 def png_uri(rgb: np.ndarray) -> str:
@@ -193,7 +196,7 @@ def completeness_table(rows: list[Row], warn_tol: float) -> str:
             _cell(r.f_baseline, num(r.f_baseline)),
             _cell(r.delta, num(r.delta, 3)),
             _cell(r.relative_delta, percent(r.relative_delta), "over" if over else ""),
-            _cell(r.evaluations, str(int(r.evaluations))),
+            _cell(r.evaluations, num(r.evaluations, 12)),
             *(_cell(r.extra.get(k, math.nan), num(r.extra.get(k, math.nan))) for k in extra),
         ]
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -220,7 +223,8 @@ def stats_html(rows: list[Row], warn_tol: float) -> str:
              "bad" if fin.max() > warn_tol else "good"),
             (f"examples over {warn_tol:.0%}", f"{over:,}", "bad" if over else "good"),
         ]  # fmt: skip
-    cards.append(("gradient evaluations", f"{sum(int(r.evaluations) for r in rows):,}", ""))
+    evals = sum(int(r.evaluations) for r in rows if math.isfinite(r.evaluations))
+    cards.append(("gradient evaluations", f"{evals:,}", ""))
     items = "".join(
         f'<div class="stat {c}"><div class="v">{esc(v)}</div><div class="k">{esc(k)}</div></div>'
         for k, v, c in cards

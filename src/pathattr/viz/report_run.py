@@ -45,7 +45,7 @@ def run_sections(path: Path, anchor: str, max_examples: int, max_rows: int) -> l
     anchors = [f"{anchor}-{i}" if i < shown else None for i in range(n)]
     rows = [
         Row(path.name, str(table["id"][i]), _f(table["f_x"][i]), _f(table["f_baseline"][i]),
-            _f(table["delta"][i]), _f(table["relative_delta"][i]), int(table["evaluations"][i]),
+            _f(table["delta"][i]), _f(table["relative_delta"][i]), _f(table["evaluations"][i]),
             str(table["target"][i]), anchors[i], {"prediction": float(table["prediction"][i])})
         for i in range(n)
     ]  # fmt: skip

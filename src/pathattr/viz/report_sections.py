@@ -9,6 +9,7 @@ the regions holding most positive mass after a morphological clean-up.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,7 +190,7 @@ def rows_of(result: Any, section: str, ids: Sequence[str], anchors: Sequence[str
     ]
     return [
         Row(section, ids[i], float(cols[0][i]), float(cols[1][i]), float(cols[2][i]),
-            float(cols[3][i]), int(cols[4][i]), targets[i] if targets else "", anchors[i])
+            float(cols[3][i]), float(cols[4][i]), targets[i] if targets else "", anchors[i])
         for i in range(len(ids))
     ]  # fmt: skip
 
@@ -245,12 +246,36 @@ def text_section(title: str, anchor: str, result: Any) -> Section:
 
 
 def fragment_section(title: str, anchor: str, obj: Any) -> Section:
-    """Any object with ``to_report_html()`` (molecules, ...); rows when it carries the figures."""
+    """Any object with ``to_report_html()`` (molecules, ...); rows when it carries the figures.
+
+    The completeness rows come from its ``attribution`` (an Attribution-like object with
+    per-example tensors), or from scalar ``output``, ``baseline_output`` and ``delta`` of a
+    single result (evaluations then unknown).  Row names: its ``ids``, else the ``smiles`` of
+    its items, else their positions.
+    """
     body = f'<div class="fragment">{obj.to_report_html()}</div>'
     source = getattr(obj, "attribution", obj)
     rows: list[Row] = []
-    if all(hasattr(source, k) for k in ("output", "baseline_output", "delta", "relative_delta",
-                                         "evaluations")):  # fmt: skip
-        ids = [str(i) for i in getattr(obj, "ids", range(int(source.output.shape[0])))]
-        rows = rows_of(source, title, ids, [anchor] * len(ids))
+    if all(hasattr(source, k) for k in _FIGURES) and hasattr(source.output, "shape"):
+        n = int(source.output.reshape(-1).shape[0])
+        ids = _names(obj, n)
+        rows = rows_of(source, title, ids, [anchor] * n)
+    elif all(isinstance(getattr(obj, k, None), (int, float)) for k in _FIGURES[:3]):
+        f, f0, d = (float(getattr(obj, k)) for k in _FIGURES[:3])
+        gap = abs(f - f0)
+        rel = abs(d) / gap if gap > 0 else math.nan
+        name = str(getattr(obj, "smiles", getattr(obj, "id", "0")))
+        rows = [Row(title, name, f, f0, d, rel, math.nan, "", anchor)]
     return Section(anchor, title, body, rows, esc(type(obj).__name__))
+
+
+_FIGURES = ("output", "baseline_output", "delta", "relative_delta", "evaluations")
+
+
+def _names(obj: Any, n: int) -> list[str]:
+    ids = getattr(obj, "ids", None)
+    if ids is None and isinstance(obj, Sequence) and len(obj) == n:
+        ids = [getattr(item, "smiles", None) for item in obj]
+        ids = None if None in ids else ids
+    ids = list(ids) if ids is not None and len(ids) == n else list(range(n))
+    return [str(i) for i in ids]
