@@ -31,6 +31,7 @@ _LAZY = {
     "sequence_attributions": "pathattr.methods.sequence_attributions",
     "BatchAttributor": "pathattr.engine.batch",
     "run": "pathattr.engine.dataset",
+    "report": "pathattr.viz.report",
 }
 _SUBMODULES = {"axioms", "priors", "metrics", "viz", "captum", "engine", "paths", "quadrature",
                "methods", "baselines", "domains", "cli", "text", "store", "scale"}  # fmt: skip

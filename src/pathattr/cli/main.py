@@ -40,7 +40,8 @@ def _tol(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (subcommands: ``demo``, ``run``, ``summarize``, ``explain-text``)."""
+    """The argument parser (subcommands: ``demo``, ``run``, ``summarize``, ``explain-text``,
+    ``report``)."""
     parser = argparse.ArgumentParser(
         prog="pathattr", description="Integrated Gradients and path attributions for PyTorch."
     )
@@ -106,7 +107,30 @@ def build_parser() -> argparse.ArgumentParser:
         "and, for image maps, a PNG of the per-pixel mean).",
     )
     summ.add_argument("out", metavar="OUT", help="output directory of 'pathattr run'")
+    _add_report(sub)
     return parser
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    rep = sub.add_parser(
+        "report",
+        help="one self-contained HTML page of a run's results",
+        description="Write one HTML file (no network needed to open it) showing the examples "
+        "with their attribution maps and the sortable completeness table of a 'pathattr run' "
+        "output directory or of a file written by Attribution.save.",
+    )
+    rep.add_argument("source", metavar="SOURCE",
+                     help="a 'pathattr run' output directory or a saved results file")  # fmt: skip
+    rep.add_argument("--out", required=True, help="the .html file to write")
+    rep.add_argument("--title", default=None, help="page title (default: pathattr report)")
+    rep.add_argument("--max-examples", type=_positive_int, default=24,
+                     help="examples drawn (default 24; the table lists more)")  # fmt: skip
+    rep.add_argument(
+        "--max-rows",
+        type=_positive_int,
+        default=5000,
+        help="rows in the table: the worst by relative error (default 5000)",
+    )
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -170,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pathattr.cli import explain_text
 
         return explain_text.run(args)
+    if args.command == "report":
+        return _report(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 
@@ -262,6 +288,23 @@ def _summarize(args: argparse.Namespace) -> int:
     except StoreError as e:
         print(f"pathattr summarize: {e}", file=sys.stderr)
         return 2
+    print(f"wrote {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathattr.store.shards import StoreError
+    from pathattr.viz.report import report
+
+    try:
+        path = report(args.source, args.out, title=args.title, max_examples=args.max_examples,
+                      max_rows=args.max_rows)  # fmt: skip
+    except (ValueError, StoreError) as e:
+        print(f"pathattr report: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        print(f"pathattr report: {e}", file=sys.stderr)
+        return 1
     print(f"wrote {path}")
     return 0
 
