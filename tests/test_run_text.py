@@ -127,3 +127,13 @@ def test_minilm_sentiment_run(tmp_path: Path) -> None:
     toks = t.column("tokens")[0].as_py()
     sc = t.column("attributions")[0].as_py()
     assert toks[sc.index(max(sc))] in {"delicious", "love"}
+
+
+def test_report_of_a_text_run_colours_its_tokens(table: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run(table, out)
+    doc = pathattr.report(out, tmp_path / "r.html", max_examples=5).read_text()
+    t = read_output(out)
+    n_tokens = sum(len(t.column("tokens")[i].as_py()) for i in range(5))
+    assert doc.count('class="tok"') == n_tokens
+    assert doc.count('class="text-row"') == 5

@@ -50,14 +50,20 @@ def run_sections(path: Path, anchor: str, max_examples: int, max_rows: int) -> l
         for i in range(n)
     ]  # fmt: skip
     attrs: list[np.ndarray] = []
+    tokens: list[list[str]] = []
     for s in data["shards"]:
         if len(attrs) >= shown:
             break
-        col = pq.read_table(path / s["file"], columns=["attributions"]).column("attributions")
-        col = col.combine_chunks()
-        if not hasattr(col, "to_numpy_ndarray"):  # ragged token maps: no pictures
-            attrs = []
-            break
+        t = pq.read_table(path / s["file"])
+        col = t.column("attributions").combine_chunks()
+        if not hasattr(col, "to_numpy_ndarray"):  # ragged token maps: coloured text
+            if "tokens" not in t.column_names:
+                attrs = []
+                break
+            k = shown - len(attrs)
+            attrs.extend(np.asarray(a, np.float64) for a in col.to_pylist()[:k])
+            tokens.extend(t.column("tokens").to_pylist()[:k])
+            continue
         attrs.extend(col.to_numpy_ndarray().astype(np.float64)[: shown - len(attrs)])
     spec = data["spec"]
     note = f"{n} rows · method {esc(spec.get('method'))} · model {esc(spec.get('model'))}"
@@ -65,6 +71,10 @@ def run_sections(path: Path, anchor: str, max_examples: int, max_rows: int) -> l
         note += f" · <b>incomplete</b>: {n} of {data.get('total_rows')} rows committed"
     if not attrs and shown:
         body = "<p>Token maps are stored without their tokens: draw them with pathattr.text.</p>"
+    elif tokens:
+        body = token_rows_html(rows[:shown], tokens, attrs)
+        if shown < n:
+            note += f" · the first {shown} are drawn (max_examples)"
     else:
         photos = _photos(spec, [r.example for r in rows[:shown]], attrs)
         body = examples_body(rows[:shown], attrs, photos)
@@ -79,6 +89,24 @@ def run_sections(path: Path, anchor: str, max_examples: int, max_rows: int) -> l
         settings_section(path, data, f"{anchor}-settings"),
         Section(anchor, f"Examples ({path.name})", body, rows, note),
     ]
+
+
+def token_rows_html(rows: list[Row], tokens: list[list[str]], scores: list[np.ndarray]) -> str:
+    """A text run's rows as coloured tokens, on one shared symmetric scale."""
+    from pathattr.viz.text import legend_html, tokens_html
+
+    scale = max((float(np.abs(s).max()) for s in scores if s.size), default=0.0)
+    parts = [legend_html(scale, "the largest |score| over the rows shown")]
+    for r, toks, sc in zip(rows, tokens, scores):
+        words = [t if i == 0 else " " + t for i, t in enumerate(toks)]
+        parts.append(
+            f'<div class="text-row" id="{esc(r.anchor or "")}" style="margin:8px 0">'
+            f'<div style="font-size:12px;color:#555">{esc(r.example)}'
+            f" · target "
+            f"{esc(r.target)} · F(x) {r.f_x:.4g} · F(x′) {r.f_baseline:.4g} · rel. error "
+            f"{r.relative_delta:.2g}</div>{tokens_html(words, sc, scale)}</div>"
+        )
+    return "".join(parts)
 
 
 def _f(v: Any) -> float:
