@@ -33,6 +33,7 @@ _LAZY = {
     "expected_hessians": "pathattr.methods.interactions",
     "BatchAttributor": "pathattr.engine.batch",
     "run": "pathattr.engine.dataset",
+    "report": "pathattr.viz.report",
 }
 _SUBMODULES = {"axioms", "priors", "metrics", "viz", "captum", "engine", "paths", "quadrature",
                "methods", "baselines", "domains", "cli", "text", "store", "scale"}  # fmt: skip

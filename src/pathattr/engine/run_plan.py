@@ -18,6 +18,7 @@ import torch
 from pathattr.engine.batch import DatasetAttributor
 from pathattr.engine.models import load_model, model_hash
 from pathattr.engine.sources import InputError, Source, open_source
+from pathattr.engine.text_batch import TextDatasetAttributor, is_tokenizer
 
 #: short method names accepted by :func:`pathattr.run` -> pathattr method names
 METHODS = {
@@ -38,7 +39,7 @@ class Plan:
     """Everything a run needs, resolved and checked before anything is written."""
 
     source: Source
-    attributor: DatasetAttributor
+    attributor: DatasetAttributor | TextDatasetAttributor
     out: Path
     spec: dict[str, Any]
     model_hash: str
@@ -111,6 +112,12 @@ def plan(
             tcol = str(target)
     source = open_source(input, column=column, id_column=id_column, target_column=tcol)
     net, preprocess, baseline = load_model(model)
+    if is_tokenizer(preprocess):
+        return _text_plan(
+            source, net, preprocess, out, model=model, input=input, name=name, steps=steps,
+            tol=tol, target=target, tcol=tcol, column=column, id_column=id_column,
+            shard_rows=shard_rows, batch_size=batch_size, dtype=dtype, seed=seed, device=device,
+        )  # fmt: skip
     att = DatasetAttributor(net, name, {}, preprocess, "column" if tcol else target, baseline,
                             seed, device)  # fmt: skip
     options: dict[str, Any] = {}
@@ -156,4 +163,34 @@ def plan(
         "seed": seed,
         "rows": len(source),
     }
+    return Plan(source, att, Path(out), spec, model_hash(net), shard_rows, batch_size, dtype)
+
+
+def _text_plan(
+    source: Source, net: torch.nn.Module, tokenizer: Any, out: str | Path, *, model: Any,
+    input: str | Path, name: str, steps: int | str, tol: float, target: str | int,
+    tcol: str | None, column: str | None, id_column: str | None, shard_rows: int,
+    batch_size: int, dtype: str, seed: int, device: str,
+) -> Plan:  # fmt: skip
+    """The plan of a run of a 🤗 text classifier over a table's text column."""
+    if name != "integrated_gradients":
+        raise ValueError(f"method: a text model's runs support ig (token IG), got {name!r}")
+    first = source.load(0, 1)[0]
+    if source.kind != "table" or not isinstance(first, str):
+        raise InputError(
+            f"column: a text model needs a table with a text column (--column), got "
+            f"{source.kind} rows like {str(first)[:40]!r}"
+        )
+    options: dict[str, Any] = {"steps": steps}
+    if steps == "auto":
+        options["tol"] = tol
+    att = TextDatasetAttributor(net, tokenizer, options, "column" if tcol else target, device)
+    spec = {
+        "input": str(Path(input).resolve()), "input_kind": "text", "column": column,
+        "id_column": id_column,
+        "model": model if isinstance(model, str) else f"<python object {type(net).__qualname__}>",
+        "method": "text_integrated_gradients", "options": _jsonable(options),
+        "target": target if tcol is None else f"column:{tcol}", "shard_rows": shard_rows,
+        "dtype": dtype, "seed": seed, "rows": len(source),
+    }  # fmt: skip
     return Plan(source, att, Path(out), spec, model_hash(net), shard_rows, batch_size, dtype)
