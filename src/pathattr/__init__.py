@@ -33,7 +33,7 @@ _LAZY = {
     "run": "pathattr.engine.dataset",
 }
 _SUBMODULES = {"axioms", "priors", "metrics", "viz", "captum", "engine", "paths", "quadrature",
-               "methods", "baselines", "domains", "cli", "text", "store", "scale"}  # fmt: skip
+               "methods", "baselines", "domains", "cli", "text", "store", "scale", "chem"}  # fmt: skip
 
 __all__ = [
     "Attribution",
