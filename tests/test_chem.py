@@ -147,6 +147,21 @@ def test_ig_recovers_exact_contributions_of_an_additive_network() -> None:
         assert abs(r.delta) < 1e-10
 
 
+def test_bias_free_network_outputs_zero_at_the_zero_baseline() -> None:
+    # positively homogeneous in the atom features: F(0) = 0 exactly, and IG from 0 equals
+    # gradient x input (F(αx) = αF(x)); the biased network's F(0) is not 0
+    torch.manual_seed(7)
+    model = GraphNet(hidden=16, layers=2, bias=False).double().eval()
+    batch = featurize(SMILES, dtype=torch.float64)
+    ig = attribute(model, batch, steps=16, groups=False)
+    ixg = attribute(model, batch, method="input_x_gradient", groups=False)
+    for a, b in zip(ig, ixg):
+        assert a.baseline_output == 0.0
+        torch.testing.assert_close(a.atom_scores, b.atom_scores, rtol=1e-9, atol=1e-12)
+    biased = attribute(graphnet(7).double(), batch, steps=16, groups=False)
+    assert all(r.baseline_output != 0 for r in biased)
+
+
 # --- completeness, padding, invariance -----------------------------------------------------
 
 

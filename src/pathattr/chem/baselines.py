@@ -4,8 +4,8 @@ Atom baselines (``over="atoms"``):
 
 * ``"zero"``: every atom feature 0 (the IG paper's choice for its molecule network): atoms
   without element, degree, charge or any flag, still connected by the molecule's bonds.
-  With a sum readout the baseline's output is then the same per-atom constant times the atom
-  count.
+  A network with biases gives such atoms a nonzero output (depending on the bond graph); a
+  bias-free :class:`~pathattr.chem.GraphNet` gives exactly 0.
 * ``"carbon"``: every atom becomes a neutral, non-aromatic sp3 carbon with the same degree and
   ring membership and the hydrogens that fill its valence of 4: the molecule's carbon skeleton.
   Attributions then say what each atom's identity adds *relative to carbon*, which is how a

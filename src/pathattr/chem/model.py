@@ -23,7 +23,8 @@ class GraphNet(nn.Module):
     """Message passing over bond channels, then a per-atom MLP summed over the atoms.
 
     ``F(mol) = Σ_i mask_i · MLP(h_i)`` with ``h_i`` after ``layers`` rounds of
-    ``h_i ← mask_i · (h_i + ReLU(U h_i + Σ_j Σ_c e_ijc W_c h_j + b))``.  The sum readout makes
+    ``h_i ← mask_i · (h_i + ReLU(U h_i + Σ_j Σ_c e_ijc W_c h_j + b))``, ``h_i`` starting
+    at ``ReLU(E a_i + b)``.  The sum readout makes
     it a natural model of additive per-atom properties (Crippen logP, TPSA) and invariant to the
     order of the atoms.
 
@@ -32,6 +33,14 @@ class GraphNet(nn.Module):
         hidden: width of the atom states.
         layers: rounds of message passing (each widens an atom's view by one bond).
         outputs: values per molecule; 1 returns ``(B,)``.
+        bias: give the layers biases (default).  ``bias=False`` makes the network positively
+            homogeneous in the atom features (for fixed bonds): an all-zero atom then outputs
+            exactly 0, so from the zero baseline F(x') = 0 and the attributions share out all
+            of F(x) (functional-group shares of the prediction itself), and Integrated
+            Gradients from zero equals gradient × input (F(αx) = αF(x)).  The one-hot
+            element features act as a bias on real atoms, so little expressiveness is lost.
+            With biases, F at all-zero atoms is not 0: it depends on the atom count and, as
+            the zero atoms still exchange messages along the bonds, on the bond graph.
     """
 
     def __init__(
@@ -41,16 +50,19 @@ class GraphNet(nn.Module):
         hidden: int = 64,
         layers: int = 3,
         outputs: int = 1,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.outputs = outputs
-        self.embed = nn.Linear(atom_features, hidden)
-        self.update = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers))
+        self.embed = nn.Linear(atom_features, hidden, bias=bias)
+        self.update = nn.ModuleList(nn.Linear(hidden, hidden, bias=bias) for _ in range(layers))
         scale = 1.0 / (hidden**0.5 * bond_features**0.5)
         self.edge = nn.ParameterList(
             nn.Parameter(torch.randn(bond_features, hidden, hidden) * scale) for _ in range(layers)
         )
-        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
+        self.head = nn.Sequential(
+            nn.Linear(hidden, hidden, bias=bias), nn.ReLU(), nn.Linear(hidden, outputs, bias=bias)
+        )
 
     def atom_outputs(
         self, atoms: torch.Tensor, bonds: torch.Tensor, mask: torch.Tensor

@@ -11,8 +11,9 @@ Per molecule:
   trivially true;
 * ``top3_overlap``: how many of the 3 top-scored atoms are in the true top 3, divided by 3.
 
-Correlations ignore a constant shift, so the baseline's share (the zero baseline's F(x') is a
-per-atom constant times the atom count for a sum-readout network) does not matter.
+Correlations ignore a shift common to all atoms of a molecule, but the baseline's share of each
+atom need not be common (with biases, the all-zero atoms of the zero baseline still exchange
+messages along the bonds): one reason why even an exact model need not score 1.
 """
 
 from __future__ import annotations
