@@ -15,6 +15,7 @@ atoms of Expected Gradients).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -177,7 +178,13 @@ def _run(method: str, model: Callable[..., Any], inputs: Any, **kwargs: Any) -> 
     import pathattr
 
     fn = getattr(pathattr, method)
-    return fn(model, inputs, **kwargs)  # type: ignore[no-any-return]
+    # the method's warnings (completeness, convergence) re-raised at the caller of attribute()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fn(model, inputs, **kwargs)
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=3)
+    return res  # type: ignore[no-any-return]
 
 
 def _per_molecule(
