@@ -106,6 +106,10 @@ class MoleculeAttribution:
         )
         return f'<div class="pathattr-molecule">{head}{svg}{bar}{table}</div>'
 
+    def _repr_html_(self) -> str:
+        """Notebooks show the molecule as :meth:`to_report_html` draws it."""
+        return self.to_report_html()
+
     def png_data_uri(self, **options: Any) -> str:
         """The PNG drawing as a ``data:`` URI (for pages that cannot inline SVG)."""
         return "data:image/png;base64," + base64.b64encode(self.draw_png(**options)).decode()
@@ -144,6 +148,10 @@ class MoleculeAttributions(Sequence[MoleculeAttribution]):
     def to_report_html(self) -> str:
         """Every molecule's fragment (:meth:`MoleculeAttribution.to_report_html`) in turn."""
         return "\n".join(m.to_report_html() for m in self.molecules)
+
+    def _repr_html_(self) -> str:
+        """Notebooks show every molecule (:meth:`to_report_html`)."""
+        return self.to_report_html()
 
 
 def _max_abs(t: torch.Tensor | None) -> float:
