@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "experiments" / "results" / "chem_ground_truth.md"
 PICTURE = ROOT / "docs" / "img" / "chem_logp_ig.png"
 MAX_ATOMS = 40
-#: the molecule drawn for the docs (paracetamol-like test molecule chosen below if absent)
+#: the molecule drawn for the docs (a chlorinated paracetamol: amide, hydroxyl, halogen, ring)
 SHOWCASE = "CC(=O)Nc1ccc(O)cc1Cl"
 
 METHODS: list[tuple[str, dict[str, Any]]] = [

@@ -33,7 +33,8 @@ _LAZY = {
     "run": "pathattr.engine.dataset",
 }
 _SUBMODULES = {"axioms", "priors", "metrics", "viz", "captum", "engine", "paths", "quadrature",
-               "methods", "baselines", "domains", "cli", "text", "store", "scale", "chem"}  # fmt: skip
+               "methods", "baselines", "domains", "cli", "text", "store", "scale",
+               "chem"}  # fmt: skip
 
 __all__ = [
     "Attribution",
