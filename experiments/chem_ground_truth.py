@@ -17,7 +17,8 @@ reference atoms drawn from the training molecules), gradient x input, saliency (
 the gradient over an atom's features) and DeepLift-Rescale (zero baseline).  A last row, not an
 attribution method, reads the network's own per-atom readout terms (``GraphNet.atom_outputs``).
 
-Run (a few minutes on one core):
+Run (about 10 minutes of CPU on one core; the three networks are retrained every run, no
+weights are cached):
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python experiments/chem_ground_truth.py
 
