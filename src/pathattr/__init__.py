@@ -36,7 +36,8 @@ _LAZY = {
     "report": "pathattr.viz.report",
 }
 _SUBMODULES = {"axioms", "priors", "metrics", "viz", "captum", "engine", "paths", "quadrature",
-               "methods", "baselines", "domains", "cli", "text", "store", "scale"}  # fmt: skip
+               "methods", "baselines", "domains", "cli", "text", "store", "scale",
+               "chem"}  # fmt: skip
 
 __all__ = [
     "Attribution",
