@@ -29,6 +29,7 @@ _LAZY = {
     "one_at_a_time": "pathattr.methods.one_at_a_time",
     "shapley_shubik": "pathattr.methods.one_at_a_time",
     "sequence_attributions": "pathattr.methods.sequence_attributions",
+    "xrai": "pathattr.methods.xrai",
     "BatchAttributor": "pathattr.engine.batch",
     "run": "pathattr.engine.dataset",
 }

@@ -28,6 +28,7 @@ _METHODS = {
     "smoothgrad": "pathattr.methods.smoothgrad",
     "saliency": "pathattr.methods.gradients",
     "input_x_gradient": "pathattr.methods.gradients",
+    "xrai": "pathattr.methods.xrai",
 }
 #: methods that draw random numbers: every row is attributed with a seed derived from its id
 STOCHASTIC = ("expected_gradients", "smoothgrad")
