@@ -122,9 +122,9 @@ def test_end_to_end_equals_the_reference(images: torch.Tensor, algorithm: str) -
 
 def test_a_batch_gives_the_numbers_of_one_example_at_a_time(images: torch.Tensor) -> None:
     model = tiny_cnn()
-    both = pathattr.xrai(model, images[:2], target=[4, 2], steps=16)
+    both = pathattr.xrai(model, images[:2], target=[4, 2], steps=16, workers=3)  # threads
     for i, t in enumerate([4, 2]):
-        one = pathattr.xrai(model, images[i : i + 1], target=t, steps=16)
+        one = pathattr.xrai(model, images[i : i + 1], target=t, steps=16, workers=1)
         assert torch.equal(one.extras["ranks"][0], both.extras["ranks"][i])
         torch.testing.assert_close(one.attributions[0], both.attributions[i], rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(one.delta[0], both.delta[i], rtol=1e-4, atol=1e-6)
@@ -202,6 +202,8 @@ def test_bad_input_gives_clear_errors(images: torch.Tensor) -> None:
         pathattr.xrai(model, images[:1], target=0, segments=[np.ones((2, 8, 8), bool)])
     with pytest.raises(ValueError, match="base_attribution: expected a tensor"):
         pathattr.xrai(model, images[:1], target=0, base_attribution=torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="workers: expected an int >= 1, got 0"):
+        pathattr.xrai(model, images[:1], target=0, workers=0)
     with pytest.raises(ValueError, match=r"baselines\[1\]: expected a tensor broadcastable"):
         pathattr.xrai(model, images[:1], target=0, baselines=[0.0, torch.zeros(2, 5)])
 

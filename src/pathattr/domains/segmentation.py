@@ -21,6 +21,8 @@ resized back (small images) give no mask: an empty mask can never be chosen.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +43,7 @@ def felzenszwalb_masks(
     min_size: int = MIN_SIZE,
     resize: tuple[int, int] | None = RESIZE,
     dilation_radius: int = DILATION_RADIUS,
+    workers: int = 1,
 ) -> np.ndarray:
     """The XRAI candidate regions of one image as a ``(M, H, W)`` boolean array.
 
@@ -49,10 +52,29 @@ def felzenszwalb_masks(
         scales, sigma, min_size: Felzenszwalb's parameters (one segmentation per scale).
         resize: the size the image is segmented at (None: its own size).
         dilation_radius: radius of the disk each mask is dilated by (0: none).
+        workers: threads segmenting the scales in parallel (scikit-image's Felzenszwalb loop
+            and NumPy's sort release the GIL).
 
     Returns:
         One mask per segment, ordered by scale and, within a scale, by label.
     """
+    return felzenszwalb_masks_many(
+        [image], scales=scales, sigma=sigma, min_size=min_size, resize=resize,
+        dilation_radius=dilation_radius, workers=workers,
+    )[0]  # fmt: skip
+
+
+def felzenszwalb_masks_many(
+    images: Sequence[np.ndarray],
+    *,
+    scales: Sequence[float] = SCALES,
+    sigma: float = SIGMA,
+    min_size: int = MIN_SIZE,
+    resize: tuple[int, int] | None = RESIZE,
+    dilation_radius: int = DILATION_RADIUS,
+    workers: int = 1,
+) -> list[np.ndarray]:
+    """:func:`felzenszwalb_masks` of several images, every (image, scale) pair a thread's job."""
     try:
         from skimage.segmentation import felzenszwalb
         from skimage.transform import resize as sk_resize
@@ -61,12 +83,39 @@ def felzenszwalb_masks(
             "XRAI's regions need scikit-image, which is not installed; run: pip install "
             "'pathattr[vision]' (or pass segments= to pathattr.xrai)"
         ) from e
+    prepared = [_rescaled(im, resize, sk_resize) for im in images]
+
+    def one(job: tuple[int, float]) -> np.ndarray:
+        i, scale = job
+        scaled, shape = prepared[i]
+        seg = felzenszwalb(scaled, scale=scale, sigma=sigma, min_size=min_size)
+        if resize is not None:
+            seg = sk_resize(seg, shape, order=0, preserve_range=True, mode="constant",
+                            anti_aliasing=False).astype(int)  # fmt: skip
+        return _dilated_label_masks(seg, dilation_radius)
+
+    jobs = [(i, s) for i in range(len(images)) for s in scales]
+    if workers > 1 and len(jobs) > 1:
+        with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+            parts = list(pool.map(one, jobs))
+    else:
+        parts = [one(j) for j in jobs]
+    k = len(scales)
+    return [
+        np.concatenate(parts[i * k : (i + 1) * k])
+        if k
+        else np.zeros((0, *prepared[i][1]), dtype=bool)
+        for i in range(len(images))
+    ]
+
+
+def _rescaled(image: np.ndarray, resize: tuple[int, int] | None, sk_resize: Any) -> Any:
+    """The image in [-1, 1] at the segmentation size, and its own (H, W)."""
     im = np.asarray(image)
     if im.ndim == 2:
         im = im[:, :, None]
     if im.ndim != 3:
         raise ValueError(f"image: expected an (H, W) or (H, W, C) array, got shape {im.shape}")
-    shape = im.shape[:2]
     # NumPy scalars, not Python floats: the arithmetic then rounds exactly as the reference's
     lo, hi = im.min(), im.max()
     # the reference divides by max - min as is (a constant image gives NaN)
@@ -75,14 +124,7 @@ def felzenszwalb_masks(
     if resize is not None:
         scaled = sk_resize(scaled, resize, order=3, mode="constant", preserve_range=True,
                            anti_aliasing=True)  # fmt: skip
-    masks = []
-    for scale in scales:
-        seg = felzenszwalb(scaled, scale=scale, sigma=sigma, min_size=min_size)
-        if resize is not None:
-            seg = sk_resize(seg, shape, order=0, preserve_range=True, mode="constant",
-                            anti_aliasing=False).astype(int)  # fmt: skip
-        masks.append(_dilated_label_masks(seg, dilation_radius))
-    return np.concatenate(masks) if masks else np.zeros((0, *shape), dtype=bool)
+    return scaled, im.shape[:2]
 
 
 def _dilated_label_masks(labels: np.ndarray, radius: int) -> np.ndarray:

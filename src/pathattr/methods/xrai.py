@@ -24,17 +24,19 @@ and costs the same, about 0.3 s per image (every image is segmented at 224 x 224
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from pathattr.domains.segmentation import SCALES
 from pathattr.engine.pipeline import finish, prepare
 from pathattr.engine.targets import TargetLike
 from pathattr.engine.validate import as_baselines, check_int_arg
 from pathattr.methods.integrated_gradients import integrated_gradients
-from pathattr.methods.xrai_ranking import ALGORITHMS, rank_regions
+from pathattr.methods.xrai_ranking import ALGORITHMS, rank_images
 from pathattr.result import Attribution
 
 
@@ -55,6 +57,7 @@ def xrai(
     batch_size: int | str | None = "auto",
     warn_tol: float | None = 0.05,
     progress: bool = False,
+    workers: int | None = None,
 ) -> Attribution:
     """XRAI region attributions of a batch of images ``(N, C, H, W)``.
 
@@ -79,6 +82,9 @@ def xrai(
             ``(M, H, W)`` boolean array or tensor per example.
         forward_args, batch_size, progress: as in :func:`pathattr.integrated_gradients`.
         warn_tol: warn when the averaged IG's relative completeness error exceeds this.
+        workers: threads segmenting and ranking the images (None: one per CPU, at most one
+            per image and scale).  Felzenszwalb's loop, the sorts and the matrix products
+            release the GIL; the results do not depend on it.
 
     Returns:
         An :class:`Attribution` whose ``attributions`` are the XRAI saliency map (each pixel
@@ -126,15 +132,11 @@ def xrai(
             "cannot be ranked by them (the model's output or gradient is not finite somewhere)"
         )
     images = x.detach().permute(0, 2, 3, 1).cpu().numpy()
-    scores = per_pixel.cpu().numpy()
-    maps, ranks, gains = [], [], []
-    for i in range(n):
-        cand = masks[i] if masks is not None else _felzenszwalb(images[i])
-        r = rank_regions(scores[i], cand, algorithm=algorithm, area_threshold=float(
-            area_threshold), min_pixel_diff=min_pixel_diff)  # fmt: skip
-        maps.append(r.saliency)
-        ranks.append(r.ranks)
-        gains.append(torch.from_numpy(r.gains))
+    rankings = rank_images(images, per_pixel.cpu().numpy(), masks, algorithm, float(area_threshold),
+                         min_pixel_diff, _check_workers(workers, n))  # fmt: skip
+    maps = [r.saliency for r in rankings]
+    ranks = [r.ranks for r in rankings]
+    gains = [torch.from_numpy(r.gains) for r in rankings]
     saliency = torch.from_numpy(np.stack(maps)).to(dtype=x.dtype, device=x.device)
     extras.update(map=saliency, ranks=torch.from_numpy(np.stack(ranks)), gains=gains,
                   pixel_attributions=pixel)  # fmt: skip
@@ -187,10 +189,11 @@ def _check_segments(segments: Any, x: torch.Tensor) -> list[np.ndarray] | None:
     return out
 
 
-def _felzenszwalb(image: np.ndarray) -> np.ndarray:
-    from pathattr.domains.segmentation import felzenszwalb_masks
-
-    return felzenszwalb_masks(image)
+def _check_workers(workers: Any, n: int) -> int:
+    if workers is None:
+        return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                          else os.cpu_count() or 1, n * len(SCALES)))  # fmt: skip
+    return check_int_arg(workers, "workers")
 
 
 def _baseline_list(baselines: Any, x: torch.Tensor) -> list[torch.Tensor]:

@@ -24,9 +24,12 @@ the gains agree with the reference's float32 means to float32 rounding.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
+from pathattr.domains.segmentation import felzenszwalb_masks_many
 
 ALGORITHMS = ("full", "fast")
 
@@ -142,3 +145,37 @@ def _fast(
         parts.append((new, float(a[new].mean())))
         current[new] = True
     return parts
+
+
+def rank_images(
+    images: np.ndarray, scores: np.ndarray, masks: list[np.ndarray] | None, algorithm: str,
+    area_threshold: float, min_pixel_diff: int, workers: int,
+) -> list[Ranking]:  # fmt: skip
+    """Segment (unless ``masks`` are given) and rank every image, ``workers`` images at a time.
+
+    ``images`` ``(N, H, W, C)`` are segmented by
+    :func:`~pathattr.domains.segmentation.felzenszwalb_masks_many`, ``scores`` ``(N, H, W)``
+    rank the regions; only ``workers`` images' masks are held at once.
+    """
+    out: list[Ranking] = []
+    step = max(workers, 1)
+    for s in range(0, images.shape[0], step):
+        idx = range(s, min(s + step, images.shape[0]))
+        cands = (
+            [masks[i] for i in idx]
+            if masks is not None
+            else felzenszwalb_masks_many([images[i] for i in idx], workers=workers)
+        )
+
+        def rank(j: int, cands: list[np.ndarray] = cands, s: int = s) -> Ranking:
+            return rank_regions(
+                scores[s + j], cands[j], algorithm=algorithm, area_threshold=area_threshold,
+                min_pixel_diff=min_pixel_diff,
+            )  # fmt: skip
+
+        if workers > 1 and len(idx) > 1:
+            with ThreadPoolExecutor(min(workers, len(idx))) as pool:
+                out.extend(pool.map(rank, range(len(idx))))
+        else:
+            out.extend(rank(j) for j in range(len(idx)))
+    return out
