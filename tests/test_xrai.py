@@ -221,3 +221,12 @@ def test_linspace_rule_is_the_reference_ig_rule() -> None:
     x = torch.rand(3, 6)
     res = pathattr.integrated_gradients(lin, x, steps=7, rule="linspace")
     assert float(res.relative_delta.max()) < 1e-5  # weights sum to 1: exact on linear models
+
+
+def test_one_training_mode_warning(images: torch.Tensor, segs: list[np.ndarray]) -> None:
+    from pathattr.engine.validate import TrainingModeWarning
+
+    model = nn.Sequential(tiny_cnn(), nn.Dropout(0.0)).train()
+    with pytest.warns(TrainingModeWarning) as record:
+        pathattr.xrai(model, images[:1], target=0, steps=4, segments=segs[:1])
+    assert sum(issubclass(w.category, TrainingModeWarning) for w in record) == 1

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,7 +35,7 @@ import torch
 from pathattr.domains.segmentation import SCALES
 from pathattr.engine.pipeline import finish, prepare
 from pathattr.engine.targets import TargetLike
-from pathattr.engine.validate import as_baselines, check_int_arg
+from pathattr.engine.validate import TrainingModeWarning, as_baselines, check_int_arg
 from pathattr.methods.integrated_gradients import integrated_gradients
 from pathattr.methods.xrai_ranking import ALGORITHMS, rank_images
 from pathattr.result import Attribution
@@ -113,6 +114,7 @@ def xrai(
     )  # fmt: skip
     n = p.n
     masks = _check_segments(segments, x)
+    threads = _check_workers(workers, n)
     extras: dict[str, Any] = {"algorithm": algorithm}
     if n == 0:
         res = p.empty_result("xrai", extras)
@@ -127,13 +129,16 @@ def xrai(
         pixel = _given(base_attribution, x)
     per_pixel = pixel.amax(1)  # the reference scores a pixel by its largest channel
     if not bool(torch.isfinite(per_pixel).all()):
+        what = "base_attribution" if base_attribution is not None else "the IG attributions"
         raise ValueError(
-            "base_attribution: expected finite pixel attributions, got NaN or inf; regions "
-            "cannot be ranked by them (the model's output or gradient is not finite somewhere)"
+            f"{what}: expected finite pixel attributions, got NaN or inf; regions cannot be "
+            "ranked by them (is the model's output or gradient not finite somewhere?)"
         )
     images = x.detach().permute(0, 2, 3, 1).cpu().numpy()
-    rankings = rank_images(images, per_pixel.cpu().numpy(), masks, algorithm, float(area_threshold),
-                         min_pixel_diff, _check_workers(workers, n))  # fmt: skip
+    rankings = rank_images(
+        images, per_pixel.cpu().numpy(), masks, algorithm, float(area_threshold), min_pixel_diff,
+        threads,
+    )  # fmt: skip
     maps = [r.saliency for r in rankings]
     ranks = [r.ranks for r in rankings]
     gains = [torch.from_numpy(r.gains) for r in rankings]
@@ -220,11 +225,13 @@ def _averaged_ig(
     bases = _baseline_list(baselines, x)
     k, n = len(bases), x.shape[0]
     fargs = forward_args if isinstance(forward_args, tuple) else (forward_args,)
-    ig = integrated_gradients(
-        model, x.repeat(k, 1, 1, 1), baselines=torch.cat(bases), target=_repeat(target, n, k),
-        steps=steps, rule=rule, forward_args=tuple(_repeat_arg(a, n, k) for a in fargs),
-        batch_size=batch_size, warn_tol=None, progress=progress,
-    )  # fmt: skip
+    with warnings.catch_warnings():  # xrai's own prepare() has warned about training mode
+        warnings.simplefilter("ignore", TrainingModeWarning)
+        ig = integrated_gradients(
+            model, x.repeat(k, 1, 1, 1), baselines=torch.cat(bases), target=_repeat(target, n, k),
+            steps=steps, rule=rule, forward_args=tuple(_repeat_arg(a, n, k) for a in fargs),
+            batch_size=batch_size, warn_tol=None, progress=progress,
+        )  # fmt: skip
     per_base = ig.attributions
     assert isinstance(per_base, torch.Tensor)
     extras.update(
