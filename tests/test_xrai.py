@@ -1,8 +1,10 @@
 """XRAI against the reference (PAIR ``saliency`` 0.2.1) and with the rest of pathattr.
 
 The reference is imported as installed by the dev extra; it runs unchanged on NumPy 2.4 (no
-shim).  Its IG runs on float64 path points (NumPy 2 keeps ``np.linspace``'s float64 α), pathattr
-on float32 ones: the IG attributions agree to float32 rounding, and so the regions.  Each
+shim).  Its IG runs on float64 path points (NumPy 2 keeps ``np.linspace``'s float64 α), rounded
+to float32 for the model, pathattr on float32 ones: ~1e-7 apart.  The test model is smooth
+(tanh), so the IG attributions agree to float32 rounding, and so the regions; with ReLUs such a
+difference can flip a unit at a path point (see benchmarks/results/xrai_vs_pair.md).  Each
 segmentation costs ~0.3 s (every image is segmented at 224 x 224), so the images are few.
 """
 
