@@ -232,3 +232,32 @@ def test_one_training_mode_warning(images: torch.Tensor, segs: list[np.ndarray])
     with pytest.warns(TrainingModeWarning) as record:
         pathattr.xrai(model, images[:1], target=0, steps=4, segments=segs[:1])
     assert sum(issubclass(w.category, TrainingModeWarning) for w in record) == 1
+
+
+class Scaled(nn.Module):
+    """A CNN whose output is scaled by a per-example forward argument."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = tiny_cnn()
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return self.net(x) * scale[:, None]
+
+
+def test_per_example_forward_args_and_callable_targets(
+    images: torch.Tensor, segs: list[np.ndarray]
+) -> None:
+    model, scale = Scaled().eval(), torch.tensor([0.5, 2.0])
+    both = pathattr.xrai(model, images[:2], target=[1, 2], steps=8, forward_args=(scale,),
+                         segments=segs[:2])  # fmt: skip
+    for i in range(2):
+        one = pathattr.xrai(model, images[i : i + 1], target=[1, 2][i], steps=8,
+                            forward_args=(scale[i : i + 1],), segments=segs[i : i + 1])  # fmt: skip
+        ours, theirs = one.extras["pixel_attributions"][0], both.extras["pixel_attributions"][i]
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-7)
+    by_callable = pathattr.xrai(model, images[:2], target=lambda out: out[:, 1], steps=8,
+                                forward_args=(scale,), segments=segs[:2])  # fmt: skip
+    by_int = pathattr.xrai(model, images[:2], target=1, steps=8, forward_args=(scale,),
+                           segments=segs[:2])  # fmt: skip
+    assert torch.equal(by_callable.attributions, by_int.attributions)
