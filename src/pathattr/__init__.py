@@ -31,6 +31,7 @@ _LAZY = {
     "sequence_attributions": "pathattr.methods.sequence_attributions",
     "integrated_hessians": "pathattr.methods.interactions",
     "expected_hessians": "pathattr.methods.interactions",
+    "xrai": "pathattr.methods.xrai",
     "BatchAttributor": "pathattr.engine.batch",
     "run": "pathattr.engine.dataset",
     "report": "pathattr.viz.report",

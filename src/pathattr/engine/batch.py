@@ -30,6 +30,7 @@ _METHODS = {
     "input_x_gradient": "pathattr.methods.gradients",
     "integrated_hessians": "pathattr.methods.interactions",
     "expected_hessians": "pathattr.methods.interactions",
+    "xrai": "pathattr.methods.xrai",
 }
 #: methods that draw random numbers: every row is attributed with a seed derived from its id
 STOCHASTIC = ("expected_gradients", "smoothgrad", "expected_hessians")
