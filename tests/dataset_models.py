@@ -57,3 +57,11 @@ def tiny_text():
 
     torch.manual_seed(0)
     return bert().float(), word_tokenizer(eos=True)
+
+
+def tiny_graphnet():
+    """A small random pathattr.chem GraphNet (bias-free), seeded: SMILES rows."""
+    from pathattr.chem import GraphNet
+
+    torch.manual_seed(0)
+    return GraphNet(bias=False).eval()

@@ -103,7 +103,7 @@ def test_summary_lists_top_tokens_per_class(table: Path, tmp_path: Path) -> None
 
 
 def test_text_runs_refuse_what_they_cannot_do(table: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="method: a text model's runs support ig"):
+    with pytest.raises(ValueError, match="method: a text model.s runs support ig"):
         pathattr.run(table, MODEL, tmp_path / "a", column="review", method="eg")
     with pytest.raises(InputError, match="column: a text model needs a table with a text column"):
         pathattr.run(table, MODEL, tmp_path / "b", column="label")

@@ -12,7 +12,6 @@ import hashlib
 import importlib
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,11 +27,11 @@ def _efficientnet_preprocess(item: np.ndarray) -> np.ndarray:
 
 
 #: built-in model names of dataset runs
-BUILTIN = ("efficientnet-lite0", "minilm-sentiment")
+BUILTIN = ("efficientnet-lite0", "minilm-sentiment", "chem-logp")
 
 
 @functools.lru_cache(maxsize=2)
-def _builtin(name: str) -> tuple[torch.nn.Module, Callable[[Any], Any] | None, float | None]:
+def _builtin(name: str) -> tuple[torch.nn.Module, Any, float | None]:
     # cached: repeated runs in one process (a notebook, resume after an error) load it once
     if name == "efficientnet-lite0":
         from pathattr.domains import vision
@@ -43,12 +42,16 @@ def _builtin(name: str) -> tuple[torch.nn.Module, Callable[[Any], Any] | None, f
 
         built = minilm_sentiment()
         return built.model, built.tokenizer, None
+    if name == "chem-logp":  # a molecule model: SMILES rows
+        from pathattr.chem.builtin import chem_logp
+
+        return chem_logp().model, "smiles", None
     raise ValueError(
         f"model: expected a built-in name ({', '.join(BUILTIN)}) or 'module:function', got {name!r}"
     )
 
 
-def load_model(spec: Any) -> tuple[torch.nn.Module, Callable[[Any], Any] | None, float | None]:
+def load_model(spec: Any) -> tuple[torch.nn.Module, Any, float | None]:
     """Resolve a model spec to ``(model, preprocess, baseline_value)``.
 
     Args:
@@ -58,7 +61,10 @@ def load_model(spec: Any) -> tuple[torch.nn.Module, Callable[[Any], Any] | None,
             ``(model, preprocess)`` tuple.  ``preprocess`` maps one raw row (an ``(H, W, 3)``
             uint8 image, a table cell, a feature vector) to the model input of that row,
             without the batch dimension.  For a 🤗 text classifier it is the model's tokenizer
-            (texts are attributed token by token, :mod:`pathattr.engine.text_batch`).
+            (texts are attributed token by token, :mod:`pathattr.engine.text_batch`); for a
+            molecule network called as ``model(atoms, bonds, mask)`` it is ``"smiles"`` (or
+            left out for a :class:`~pathattr.chem.GraphNet`; atoms are attributed,
+            :mod:`pathattr.engine.chem_batch`).
     """
     if isinstance(spec, str):
         if ":" not in spec:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from pathattr.engine.batch import DatasetAttributor
+from pathattr.engine.chem_batch import MoleculeDatasetAttributor, is_molecule_model
 from pathattr.engine.models import load_model, model_hash
 from pathattr.engine.sources import InputError, Source, open_source
 from pathattr.engine.text_batch import TextDatasetAttributor, is_tokenizer
@@ -39,7 +40,7 @@ class Plan:
     """Everything a run needs, resolved and checked before anything is written."""
 
     source: Source
-    attributor: DatasetAttributor | TextDatasetAttributor
+    attributor: DatasetAttributor | TextDatasetAttributor | MoleculeDatasetAttributor
     out: Path
     spec: dict[str, Any]
     model_hash: str
@@ -112,8 +113,8 @@ def plan(
             tcol = str(target)
     source = open_source(input, column=column, id_column=id_column, target_column=tcol)
     net, preprocess, baseline = load_model(model)
-    if is_tokenizer(preprocess):
-        return _text_plan(
+    if is_tokenizer(preprocess) or is_molecule_model(net, preprocess):
+        return _token_plan(
             source, net, preprocess, out, model=model, input=input, name=name, steps=steps,
             tol=tol, target=target, tcol=tcol, column=column, id_column=id_column,
             shard_rows=shard_rows, batch_size=batch_size, dtype=dtype, seed=seed, device=device,
@@ -166,30 +167,37 @@ def plan(
     return Plan(source, att, Path(out), spec, model_hash(net), shard_rows, batch_size, dtype)
 
 
-def _text_plan(
-    source: Source, net: torch.nn.Module, tokenizer: Any, out: str | Path, *, model: Any,
+def _token_plan(
+    source: Source, net: torch.nn.Module, preprocess: Any, out: str | Path, *, model: Any,
     input: str | Path, name: str, steps: int | str, tol: float, target: str | int,
     tcol: str | None, column: str | None, id_column: str | None, shard_rows: int,
     batch_size: int, dtype: str, seed: int, device: str,
 ) -> Plan:  # fmt: skip
-    """The plan of a run of a 🤗 text classifier over a table's text column."""
+    """The plan of a run over a table's text or SMILES column: ragged scores with tokens
+    (a 🤗 text classifier's tokens, or a molecule network's atoms)."""
+    kind = "text" if is_tokenizer(preprocess) else "smiles"
+    what = "a text" if kind == "text" else "a molecule"
     if name != "integrated_gradients":
-        raise ValueError(f"method: a text model's runs support ig (token IG), got {name!r}")
+        raise ValueError(f"method: {what} model's runs support ig, got {name!r}")
     first = source.load(0, 1)[0]
     if source.kind != "table" or not isinstance(first, str):
         raise InputError(
-            f"column: a text model needs a table with a text column (--column), got "
+            f"column: {what} model needs a table with a {kind} column (--column), got "
             f"{source.kind} rows like {str(first)[:40]!r}"
         )
     options: dict[str, Any] = {"steps": steps}
     if steps == "auto":
         options["tol"] = tol
-    att = TextDatasetAttributor(net, tokenizer, options, "column" if tcol else target, device)
+    tgt = "column" if tcol else target
+    att: TextDatasetAttributor | MoleculeDatasetAttributor = (
+        TextDatasetAttributor(net, preprocess, options, tgt, device) if kind == "text"
+        else MoleculeDatasetAttributor(net, options, tgt, device)
+    )  # fmt: skip
     spec = {
-        "input": str(Path(input).resolve()), "input_kind": "text", "column": column,
+        "input": str(Path(input).resolve()), "input_kind": kind, "column": column,
         "id_column": id_column,
         "model": model if isinstance(model, str) else f"<python object {type(net).__qualname__}>",
-        "method": "text_integrated_gradients", "options": _jsonable(options),
+        "method": f"{kind}_integrated_gradients", "options": _jsonable(options),
         "target": target if tcol is None else f"column:{tcol}", "shard_rows": shard_rows,
         "dtype": dtype, "seed": seed, "rows": len(source),
     }  # fmt: skip

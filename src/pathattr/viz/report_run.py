@@ -71,6 +71,11 @@ def run_sections(path: Path, anchor: str, max_examples: int, max_rows: int) -> l
         note += f" · <b>incomplete</b>: {n} of {data.get('total_rows')} rows committed"
     if not attrs and shown:
         body = "<p>Token maps are stored without their tokens: draw them with pathattr.text.</p>"
+    elif tokens and spec.get("input_kind") == "smiles":
+        body = molecule_rows_html(rows[:shown], _smiles(spec, [r.example for r in rows[:shown]]),
+                                  attrs)  # fmt: skip
+        if shown < n:
+            note += f" · the first {shown} are drawn (max_examples)"
     elif tokens:
         body = token_rows_html(rows[:shown], tokens, attrs)
         if shown < n:
@@ -105,6 +110,47 @@ def token_rows_html(rows: list[Row], tokens: list[list[str]], scores: list[np.nd
             f" · target "
             f"{esc(r.target)} · F(x) {r.f_x:.4g} · F(x′) {r.f_baseline:.4g} · rel. error "
             f"{r.relative_delta:.2g}</div>{tokens_html(words, sc, scale)}</div>"
+        )
+    return "".join(parts)
+
+
+def _smiles(spec: dict[str, Any], ids: list[str]) -> list[str | None]:
+    """The SMILES of the shown rows, read again from the run's input table."""
+    from pathattr.engine.sources import InputError, open_source
+
+    try:
+        src = open_source(str(spec.get("input")), column=spec.get("column"),
+                          id_column=spec.get("id_column"))  # fmt: skip
+    except (InputError, OSError, ImportError):
+        return [None] * len(ids)
+    where = {i: k for k, i in enumerate(src.ids)}
+    return [str(src.load(where[i], where[i] + 1)[0]) if i in where else None for i in ids]
+
+
+def molecule_rows_html(rows: list[Row], smiles: list[str | None], scores: list[np.ndarray]) -> str:
+    """A molecule run's rows: each molecule drawn with its atoms coloured (one shared scale)."""
+    from pathattr.chem.draw import draw_molecule
+    from pathattr.chem.featurize import parse
+
+    scale = max((float(np.abs(s).max()) for s in scores if s.size), default=0.0) or 1.0
+    parts = []
+    for r, smi, sc in zip(rows, smiles, scores):
+        head = (f"{esc(r.example)} · {esc(smi or '?')} · F(x) {r.f_x:.4g} · F(x′) "
+                f"{r.f_baseline:.4g} · rel. error {r.relative_delta:.2g}")  # fmt: skip
+        try:
+            mol = parse(smi) if smi else None
+        except ValueError:
+            mol = None
+        if mol is None or mol.GetNumAtoms() != len(sc):
+            pic = "<p>(the input table no longer holds this molecule)</p>"
+        else:
+            import torch
+
+            pic = str(draw_molecule(mol, torch.as_tensor(sc), scale=scale, size=(320, 240)))
+        parts.append(
+            f'<div class="mol-row" id="{esc(r.anchor or "")}" style="display:inline-block;'
+            f'margin:6px;vertical-align:top"><div style="font-size:12px;color:#555">{head}'
+            f"</div>{pic}</div>"
         )
     return "".join(parts)
 
