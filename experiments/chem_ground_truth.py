@@ -39,7 +39,7 @@ from typing import Any
 import torch
 
 from pathattr.chem import GraphNet, attribute, featurize, fit, predict
-from pathattr.chem.featurize import parse
+from pathattr.chem.builtin import nci_smiles, usable
 from pathattr.chem.groups import assign_groups
 from pathattr.chem.scoring import pearson, score_atoms
 from pathattr.chem.truth import atom_contributions
@@ -68,26 +68,6 @@ RUNS: list[tuple[str, bool, list[tuple[str, dict[str, Any]]]]] = [
     ("logp", False, [METHODS[i] for i in (0, 4, 5, 6)]),
     ("tpsa", True, METHODS),
 ]
-
-
-def nci_smiles() -> list[str]:
-    from rdkit import RDConfig
-
-    path = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
-    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
-
-
-def usable(smiles: list[str]) -> list[str]:
-    """The SMILES RDKit parses with 2..MAX_ATOMS heavy atoms."""
-    keep = []
-    for s in smiles:
-        try:
-            n = parse(s).GetNumAtoms()
-        except ValueError:
-            continue
-        if 2 <= n <= MAX_ATOMS:
-            keep.append(s)
-    return keep
 
 
 def summarise(results: Any, truths: list[torch.Tensor], mols: list[Any]) -> dict[str, float]:
