@@ -28,7 +28,11 @@ _METHODS = {
     "smoothgrad": "pathattr.methods.smoothgrad",
     "saliency": "pathattr.methods.gradients",
     "input_x_gradient": "pathattr.methods.gradients",
+    "guided_integrated_gradients": "pathattr.methods.guided_integrated_gradients",
+    "blur_integrated_gradients": "pathattr.methods.blur_integrated_gradients",
 }
+#: methods that take ``baselines`` (Blur IG's baseline is the blurred image itself)
+BASELINE_METHODS = ("integrated_gradients", "guided_integrated_gradients")
 #: methods that draw random numbers: every row is attributed with a seed derived from its id
 STOCHASTIC = ("expected_gradients", "smoothgrad")
 
@@ -69,7 +73,7 @@ class BatchAttributor:
         if not x.dtype.is_floating_point:
             x = x.float()
         kwargs: dict[str, Any] = {}
-        if self.method in ("integrated_gradients",):
+        if self.method in BASELINE_METHODS:
             b = batch.get("baselines")
             kwargs["baselines"] = (
                 None if b is None else torch.as_tensor(np.asarray(b), device=self.device)
@@ -156,7 +160,7 @@ class DatasetAttributor:
         work: dict[str, Any] = {"inputs": x}
         if target is not None:
             work["target"] = target
-        if self.baseline is not None and self.method == "integrated_gradients":
+        if self.baseline is not None and self.method in BASELINE_METHODS:
             work["baselines"] = np.full_like(x, self.baseline)
         if self.method in STOCHASTIC:
             parts = []
