@@ -44,7 +44,7 @@ def idgi_terms(grads: tuple[torch.Tensor, ...], change: torch.Tensor) -> tuple[t
 
 
 def cell_edges(weights: np.ndarray) -> np.ndarray:
-    """The k + 1 edges 0 = e_0 < … < e_k = 1 of the cells of a rule's k nodes (cumulative weights)."""
+    """The k + 1 cell edges 0 = e_0 < … < e_k = 1 of a rule's k nodes (cumulative weights)."""
     edges = np.concatenate([[0.0], np.cumsum(weights)])
     edges[-1] = 1.0  # the weights sum to 1 up to rounding; the last edge is the input itself
     return edges
@@ -104,6 +104,8 @@ def idgi_on_rule(
             sums = [torch.zeros((n,) + t.shape[1:], dtype=t.dtype, device=t.device) for t in terms]
         for i, t in enumerate(terms):
             idx = chunk.rows.to(t.device)
-            sums[i] = sums[i].index_add(0, idx, t) if p.create_graph else sums[i].index_add_(0, idx, t)
+            sums[i] = (
+                sums[i].index_add(0, idx, t) if p.create_graph else sums[i].index_add_(0, idx, t)
+            )
     assert sums is not None
     return tuple(sums), torch.full((n,), k, dtype=torch.long), any_gradient, len(inner)

@@ -136,9 +136,7 @@ def guided_integrated_gradients(
         attr = walk.idgi_attr
     assert walk.base_output is not None
     parts = torch.split(attr, path.sizes, dim=1)
-    attributions = tuple(
-        a.reshape(x.shape).to(x.dtype) for a, x in zip(parts, p.inputs)
-    )
+    attributions = tuple(a.reshape(x.shape).to(x.dtype) for a, x in zip(parts, p.inputs))
     return finish(
         p, attributions, output, walk.base_output, method="guided_integrated_gradients",
         evaluations=int(steps), extras=extras, any_gradient=walk.any_gradient,

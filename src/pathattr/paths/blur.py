@@ -28,9 +28,7 @@ def _work_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
-def blur_matrices(
-    size: int, sigmas: torch.Tensor, *, derivative: bool = False
-) -> torch.Tensor:
+def blur_matrices(size: int, sigmas: torch.Tensor, *, derivative: bool = False) -> torch.Tensor:
     """``(len(sigmas), size, size)`` matrices M with ``M @ v`` = SciPy's 1-D Gaussian filter of v.
 
     ``mode="constant"`` (zeros outside), ``truncate=4.0``; σ = 0 (and any σ whose radius is 0)
@@ -91,9 +89,7 @@ class BlurPath:
 
     constant_derivative = False
 
-    def __init__(
-        self, inputs: tuple[torch.Tensor, ...], max_sigma: float, grad_step: float | None
-    ):
+    def __init__(self, inputs: tuple[torch.Tensor, ...], max_sigma: float, grad_step: float | None):
         """``inputs``: one ``(N, C, H, W)`` or ``(N, H, W)`` tensor (see :func:`check_image`)."""
         check_image(inputs)
         self.image = inputs[0]
