@@ -241,7 +241,7 @@ def test_idgi_on_ig_equals_the_reference_algorithm():
     # each point but the last
     model, x = cnn(), images(2)
     k = 16
-    res = pathattr.integrated_gradients(model, x, target=2, steps=k, rule="riemann_left",
+    res = pathattr.integrated_gradients(model, x, target=2, steps=k,
                                         idgi=True)  # fmt: skip
     for e in range(len(x)):
         pts = torch.stack([a * x[e] for a in np.linspace(0, 1, k + 1)]).requires_grad_(True)
@@ -276,6 +276,23 @@ def test_idgi_complete_by_construction(method, dtype):
         "blur": lambda: pathattr.blur_integrated_gradients(model, x, **plain),
     }[method]()
     assert off.relative_delta.abs().max() > 1e3 * res.relative_delta.abs().max()
+
+
+@pytest.mark.parametrize("rule", ["riemann_left", "riemann_right", "riemann_middle",
+                                  "gausslegendre", "riemann_trapezoid"])  # fmt: skip
+def test_idgi_on_any_rule_is_complete_and_chunking_changes_nothing(rule):
+    # Riemann left/right: the cell edges are nodes, F comes with the gradients (no extra call);
+    # other rules evaluate F at their inner edges first.  batch_size=3 cuts examples (7 nodes)
+    # mid-way, so rows wait for their neighbour's F across chunks.
+    model, x = cnn(), images(3)
+    whole = pathattr.integrated_gradients(model, x, target=1, steps=7, rule=rule, idgi=True,
+                                          batch_size=None)  # fmt: skip
+    chunked = pathattr.integrated_gradients(model, x, target=1, steps=7, rule=rule, idgi=True,
+                                            batch_size=3)  # fmt: skip
+    torch.testing.assert_close(chunked.attributions, whole.attributions, rtol=1e-12, atol=1e-15)
+    assert (whole.relative_delta.abs() < 1e-12).all()
+    free = rule in ("riemann_left", "riemann_right")
+    assert whole.extras["idgi_forward_passes"] == (0 if free else 6)
 
 
 def test_idgi_batch_equals_one_at_a_time_and_errors():

@@ -146,8 +146,7 @@ def guided_integrated_gradients(
 
 def _isclose(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``math.isclose(a, b, rel_tol=EPSILON, abs_tol=EPSILON)`` elementwise."""
-    return (a - b).abs() <= torch.maximum(EPSILON * torch.maximum(a.abs(), b.abs()),
-                                          torch.full_like(a, EPSILON))  # fmt: skip
+    return (a - b).abs() <= (EPSILON * torch.maximum(a.abs(), b.abs())).clamp_min(EPSILON)
 
 
 class _Walk:
@@ -160,6 +159,8 @@ class _Walk:
         self.p, self.path, self.x_in, self.x_base = p, path, x_in, x_base
         self.fraction, self.max_dist, self.batch_size = fraction, max_dist, batch_size
         self.diff = x_in - x_base
+        self.moving = self.diff != 0
+        self.safe_diff = torch.where(self.moving, self.diff, 1)  # no 0/0 where nothing moves
         self.l1_total = self.diff.abs().sum(1)
         self.attr = torch.zeros_like(x_in)
         self.idgi_attr = torch.zeros_like(x_in) if idgi else None
@@ -209,11 +210,9 @@ class _Walk:
         grad = grad_actual.clone()
         inf = torch.tensor(math.inf, dtype=grad.dtype, device=grad.device)
         active = self.l1_total != 0  # an input equal to its baseline has nothing to move
-        moving = self.diff != 0
         while bool(active.any()):
             x_old = x.clone()
-            x_alpha = torch.where(moving, (x - self.x_base) / torch.where(moving, self.diff, 1),
-                                  alpha_max)  # fmt: skip
+            x_alpha = torch.where(self.moving, (x - self.x_base) / self.safe_diff, alpha_max)
             behind = (x_alpha < alpha_min) & active[:, None]
             x.copy_(torch.where(behind, x_min, x))
             l1_current = (x - self.x_in).abs().sum(1)

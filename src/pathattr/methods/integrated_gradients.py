@@ -86,9 +86,10 @@ def integrated_gradients(
             Σ attributions − (F(x) − F(x')), which is not expected to vanish, and no
             completeness warning is raised.
         idgi: apply IDGI (:mod:`pathattr.engine.idgi`): each cell of the rule spends its output
-            change along the gradient's important direction; complete by construction.  Costs
-            ``steps − 1`` extra forward passes per example (F at the inner cell edges).
-            ``rule="riemann_left"`` pairs gradients and steps as the reference implementation.
+            change along the gradient's important direction; complete by construction.  The
+            rule then defaults to ``riemann_left``, the reference implementation's pairing of
+            a gradient with the step to the next point (no extra model call); other rules cost
+            ``steps − 1`` forward passes per example for F at their cell edges.
 
     Returns:
         An :class:`~pathattr.result.Attribution`.
@@ -124,7 +125,8 @@ def integrated_gradients(
             "tol, max_steps: only used with steps='auto'; with a fixed step count they "
             "would be ignored"
         )
-    rule = "gausslegendre" if rule is None else rule
+    # IDGI's reference pairs each gradient with the step to the next point: riemann_left
+    rule = ("riemann_left" if idgi else "gausslegendre") if rule is None else rule
     nodes = quadrature(rule, steps)
     p = prepare(
         model, inputs, baselines=baselines, target=target, forward_args=forward_args,
@@ -157,7 +159,11 @@ def integrated_gradients(
 
 
 def _idgi(
-    p: Any, path: StraightLine, nodes: Rule, rows: torch.Tensor, alphas: torch.Tensor,
+    p: Any,
+    path: StraightLine,
+    nodes: Rule,
+    rows: torch.Tensor,
+    alphas: torch.Tensor,
     extras: dict[str, Any],
 ) -> Attribution:
     """IG with the IDGI correction on the rule's cells (see :mod:`pathattr.engine.idgi`)."""
