@@ -11,9 +11,9 @@ the gradient instead.  For the steps j of a path from x' to x, with ∇F at one 
 
 so completeness holds by construction (telescoping), up to floating-point rounding, for every
 path, at any step count; only a step whose gradient is exactly 0 loses its d_j (its share is
-left out and shows in the reported residual, never rescaled).  The reference implementation (``idgi.py``) takes the
-gradients and outputs at ordered points x_0 = x' … x_m = x and gives step j the gradient at
-its start.
+left out and shows in the reported residual, never rescaled).  The reference implementation
+(``idgi.py``) takes the gradients and outputs at ordered points x_0 = x' … x_m = x and gives
+step j the gradient at its start.
 
 For a quadrature rule (IG, Blur IG) the steps are the rule's *cells*: node α_k owns
 [Σ_{l<k} w_l, Σ_{l≤k} w_l], whose width is its weight.  For ``riemann_left`` that is exactly
