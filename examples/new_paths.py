@@ -30,18 +30,22 @@ def digits_demo() -> None:
         "Guided IG": pathattr.guided_integrated_gradients(model, x, target=target),
         "Blur IG": pathattr.blur_integrated_gradients(model, x, target=target, warn_tol=None),
         "IG + IDGI": pathattr.integrated_gradients(model, x, target=target, steps=64, idgi=True),
-        "Guided IG + IDGI": pathattr.guided_integrated_gradients(model, x, target=target,
-                                                                 idgi=True),  # fmt: skip
+        "Guided IG + IDGI": pathattr.guided_integrated_gradients(
+            model, x, target=target, idgi=True
+        ),
         "Blur IG + IDGI": pathattr.blur_integrated_gradients(model, x, target=target, idgi=True),
     }
-    # every result reports its completeness residual; IDGI's is rounding only
+    # every result reports its completeness residual; IDGI's is rounding only.  Blur IG's
+    # ΔF = F(x) − F(blurred x) can be tiny on 8x8 digits, so its relative residual can be huge
     for name, res in runs.items():
-        worst = float(res.relative_delta.abs().max())
-        print(f"{name:18s} worst |Σφ − ΔF| / |ΔF| = {worst:.1e}  ({int(res.evaluations[0])} "
-              f"gradients per example)")  # fmt: skip
+        rel = res.relative_delta.abs()
+        print(
+            f"{name:18s} |Σφ − ΔF| / |ΔF|: median {float(rel.median()):.1e}, worst "
+            f"{float(rel.max()):.1e}  ({int(res.evaluations[0])} gradients per example)"
+        )
 
     # dataset runs: BatchAttributor takes the new methods by name
-    fn = pathattr.BatchAttributor(model, "guided_integrated_gradients", {"steps": 50})
+    fn = pathattr.BatchAttributor(model, "guided_integrated_gradients", {"steps": 50, "idgi": True})
     out = fn({"inputs": x.numpy(), "target": target.numpy()})
     print("BatchAttributor:", out["attributions"].shape, "max |delta|", np.abs(out["delta"]).max())
 
@@ -88,6 +92,11 @@ def photo_figure(path: str = "new_paths.png") -> None:
         ax.set_yticks([])
     fig.tight_layout()
     fig.savefig(path)
+    from PIL import Image  # a matplotlib dependency: 256 colours keep the PNG under 200 kB
+
+    Image.open(path).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(
+        path, optimize=True
+    )
     print("wrote", path)
 
 
