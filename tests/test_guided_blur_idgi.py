@@ -101,6 +101,19 @@ def test_guided_ig_equals_pair(kw):
     assert (res.attributions - ig.attributions).abs().max() > 1e-3 * ig.attributions.abs().max()
 
 
+def test_guided_ig_torch_walk_equals_numpy_walk(monkeypatch):
+    # small CPU batches walk in NumPy, large ones and GPUs in torch: the same arithmetic
+    from pathattr.methods import guided_walk
+
+    model, x = cnn(), images(4)
+    b = torch.rand_like(x) * 0.3
+    kw = {"baselines": b, "target": 0, "steps": 40, "fraction": 0.3, "warn_tol": None}
+    in_numpy = pathattr.guided_integrated_gradients(model, x, **kw)
+    monkeypatch.setattr(guided_walk, "NUMPY_MAX", 0)
+    in_torch = pathattr.guided_integrated_gradients(model, x, **kw)
+    torch.testing.assert_close(in_torch.attributions, in_numpy.attributions, rtol=1e-12, atol=0)
+
+
 def test_guided_ig_float32_equals_pair_within_float32_rounding():
     # PAIR keeps the path in float64 and gets float32 gradients, as pathattr does; the result is
     # cast to float32 here (PAIR returns float64): the gap is float32 rounding of the sum

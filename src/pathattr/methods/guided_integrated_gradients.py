@@ -27,10 +27,8 @@ from pathattr.engine.pipeline import Inputs, Prepared, check_bool, finish, prepa
 from pathattr.engine.progress import progress_bar
 from pathattr.engine.targets import TargetLike
 from pathattr.engine.validate import BaselineLike, check_int_arg
+from pathattr.methods.guided_walk import GuidedWalk
 from pathattr.result import Attribution
-
-#: PAIR's tolerance for "the L1 distance has reached this step's target"
-EPSILON = 1e-9
 
 
 class _StatePath:
@@ -114,13 +112,13 @@ def guided_integrated_gradients(
     work = torch.float32 if p.device.type == "mps" else torch.float64
     x_in = torch.cat([x.reshape(p.n, -1).to(work) for x in p.inputs], 1)
     x_base = torch.cat([b.reshape(p.n, -1).to(work) for b in p.baselines], 1)
-    state = x_base.clone()
-    path = _StatePath(p, state)
+    guided = GuidedWalk(x_in, x_base, float(fraction), float(max_dist))
+    path = _StatePath(p, guided.state)
     rows = torch.arange(p.n, device=p.device)
     alphas = torch.zeros(p.n, dtype=p.dtype, device=p.device)
     with p.running():
         bsz = p.resolve_batch_size(path, rows, alphas)
-        walk = _Walk(p, path, x_in, x_base, float(fraction), float(max_dist), idgi, bsz)
+        walk = _Walk(p, path, guided, idgi, bsz)
         bar = progress_bar(int(steps), p.progress, desc="guided IG")
         try:
             for step in range(int(steps)):
@@ -129,7 +127,7 @@ def guided_integrated_gradients(
         finally:
             bar.close()
         output = p.forward(p.inputs, bsz)
-    attr = walk.attr
+    attr = guided.attributions()
     if idgi:
         walk.idgi_step(output)  # the last step ends at the input itself
         assert walk.idgi_attr is not None
@@ -145,28 +143,17 @@ def guided_integrated_gradients(
 
 
 class _Walk:
-    """The state of every example's guided path and its running attribution sums."""
+    """The model's side of the walk: F and ∇F at every step, IDGI's sums, F(x')."""
 
     def __init__(
-        self, p: Prepared, path: _StatePath, x_in: torch.Tensor, x_base: torch.Tensor,
-        fraction: float, max_dist: float, idgi: bool, batch_size: int | None,
-    ):  # fmt: skip
-        self.p, self.path, self.x_in, self.x_base = p, path, x_in, x_base
-        self.fraction, self.max_dist, self.batch_size = fraction, max_dist, batch_size
-        self.diff = x_in - x_base
-        self.moving = self.diff != 0
-        self.still = ~self.moving
-        self.safe_diff = torch.where(self.moving, self.diff, 1)  # no 0/0 where nothing moves
-        self.l1_total = self.diff.abs().sum(1)
-        self.attr = torch.zeros_like(x_in)
-        self.idgi_attr = torch.zeros_like(x_in) if idgi else None
+        self, p: Prepared, path: _StatePath, walk: GuidedWalk, idgi: bool, batch_size: int | None
+    ):
+        self.p, self.path, self.walk, self.batch_size = p, path, walk, batch_size
+        self.idgi_attr = torch.zeros_like(walk.state) if idgi else None
         self.direction: torch.Tensor | None = None  # IDGI: g²/‖g‖² of the previous point
         self.last_output: torch.Tensor | None = None
         self.base_output: torch.Tensor | None = None
         self.any_gradient = False
-        d = x_in.shape[1]
-        # np.quantile(..., interpolation="lower"): the element at floor(q (d − 1)) when sorted
-        self.rank = int(math.floor(fraction * (d - 1))) + 1
 
     def _gradients(self) -> tuple[torch.Tensor, torch.Tensor]:
         """F and ∇F (flattened, in the path's precision) at every example's current point."""
@@ -178,7 +165,7 @@ class _Walk:
         ):
             outs.append(chunk.outputs)
             grads.append(torch.cat([g.reshape(g.shape[0], -1) for g in chunk.grads], 1))
-        return torch.cat(outs), torch.cat(grads).to(self.x_in.dtype)
+        return torch.cat(outs), torch.cat(grads).to(self.walk.state.dtype)
 
     def idgi_step(self, f_now: torch.Tensor) -> None:
         """Add the previous point's IDGI term with the output change up to this point."""
@@ -188,48 +175,13 @@ class _Walk:
             self.idgi_attr += self.direction * change[:, None]
 
     def step(self, step: int, steps: int) -> None:
-        """One step of PAIR's ``guided_ig_impl``, for every example at once."""
-        f_now, grad_actual = self._gradients()
+        """Gradients at the current points, then one move of the walk."""
+        f_now, grad = self._gradients()
         if self.base_output is None:
             self.base_output = f_now
-        self.any_gradient = self.any_gradient or bool((grad_actual != 0).any())
+        self.any_gradient = self.any_gradient or bool((grad != 0).any())
         if self.idgi_attr is not None:
             self.idgi_step(f_now)
-            self.direction = idgi_terms((grad_actual,), torch.ones_like(f_now))[0]
+            self.direction = idgi_terms((grad,), torch.ones_like(f_now))[0]
             self.last_output = f_now
-        x = self.path.state
-        alpha = (step + 1.0) / steps
-        alpha_min, alpha_max = max(alpha - self.max_dist, 0.0), min(alpha + self.max_dist, 1.0)
-        x_min = self.x_base + self.diff * alpha_min
-        x_max = self.x_base + self.diff * alpha_max
-        l1_target = self.l1_total * (1 - (step + 1) / steps)
-        grad = grad_actual.clone()
-        target_abs = l1_target.abs()
-        active = self.l1_total != 0  # an input equal to its baseline has nothing to move
-        # the loop runs a few times per step on small tensors: in-place ops keep it cheap
-        x_start = x.clone()
-        while bool(active.any()):
-            x_alpha = ((x - self.x_base) / self.safe_diff).masked_fill_(self.still, alpha_max)
-            behind = (x_alpha < alpha_min).logical_and_(active[:, None])
-            x.copy_(torch.where(behind, x_min, x))
-            l1_current = (x - self.x_in).abs_().sum(1)
-            # not math.isclose(l1_target, l1_current, rel_tol=EPSILON, abs_tol=EPSILON)
-            tol = torch.maximum(target_abs, l1_current).mul_(EPSILON).clamp_min_(EPSILON)
-            movers = active & ((l1_target - l1_current).abs_() > tol)
-            grad.masked_fill_((x == x_max).logical_and_(movers[:, None]), math.inf)
-            magnitude = grad.abs()
-            threshold = magnitude.kthvalue(self.rank, dim=1).values
-            chosen = (magnitude <= threshold[:, None]).logical_and_(grad != math.inf)
-            chosen.logical_and_(movers[:, None])
-            gap = x_max - x
-            l1_s = (gap.abs() * chosen).sum(1)
-            gamma = ((l1_current - l1_target) / l1_s).masked_fill_(l1_s == 0, math.inf)
-            full = gamma > 1
-            # PAIR: x_max exactly where gamma > 1, else x + (x_max − x)·gamma
-            moved = torch.where(full[:, None], x_max, gap.mul_(gamma[:, None]).add_(x))
-            x.copy_(torch.where(chosen, moved, x))
-            # l1_s = 0 (nothing left to move) would loop for ever in PAIR's code; rounding only
-            active = movers & full & (l1_s > 0)
-        # PAIR adds (x − x_old) ⊙ ∇F at every pass of the loop; ∇F is the step's, so the sum is
-        # the step's whole move times it (equal up to float64 rounding, four ops fewer a pass)
-        self.attr += (x - x_start) * grad_actual
+        self.walk.move(step, steps, grad)
