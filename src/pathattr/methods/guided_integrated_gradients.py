@@ -87,7 +87,7 @@ def guided_integrated_gradients(
         max_dist: how far (in α) a feature may deviate from the straight line; 0 gives IG on the
             straight line (left Riemann), 1 the unbounded Guided IG path.
         idgi: apply IDGI (:mod:`pathattr.engine.idgi`) along the guided path: complete by
-            construction (one extra forward pass per example).
+            construction, at no extra model call (F comes with each step's gradients).
         batch_size: maximum examples per model call (each step evaluates every example once).
 
     Returns:
