@@ -24,6 +24,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/paths_vs_pair.py            # digits CNN + EfficientNet
     OMP_NUM_THREADS=1 python benchmarks/paths_vs_pair.py --quick    # digits CNN only, 1 round
+    python benchmarks/paths_vs_pair.py --device cuda                 # the same on a GPU
 
 Prints the table of ``benchmarks/results/paths_vs_pair.md`` (``--out FILE`` also writes it).
 PAIR's ``GuidedIG`` needs the NumPy >= 2.4 ``quantile`` shim of ``tests/test_guided_blur_idgi.py``
@@ -95,14 +96,23 @@ def efficientnet(n: int) -> tuple[nn.Module, torch.Tensor, str]:
     return model, x, "EfficientNet-Lite0, 3x224x224 (ImageNet weights, bundled photos)"
 
 
+def x_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def pair_call(model: nn.Module, sc: Any, channels_last: bool) -> Callable[..., dict[str, Any]]:
     def call(batch: Any, call_model_args: Any = None, expected_keys: Any = None) -> Any:
-        t = torch.tensor(np.asarray(batch), dtype=torch.float32)
+        t = torch.tensor(np.asarray(batch), dtype=torch.float32, device=x_device(model))
         t = t.permute(0, 3, 1, 2) if channels_last else t
         t = t.contiguous().requires_grad_(True)
         (g,) = torch.autograd.grad(model(t)[:, call_model_args["c"]].sum(), t)
         g = g.permute(0, 2, 3, 1) if channels_last else g
-        return {sc.base.INPUT_OUTPUT_GRADIENTS: g.numpy()}
+        return {sc.base.INPUT_OUTPUT_GRADIENTS: g.cpu().numpy()}
 
     return call
 
@@ -113,7 +123,7 @@ def variants(
     sc = pair_modules()
     call = pair_call(model, sc, channels_last=False)
     call_hwc = pair_call(model, sc, channels_last=True)
-    xn, hwc, t = x.numpy(), x.permute(0, 2, 3, 1).numpy(), targets.tolist()
+    xn, hwc, t = x.cpu().numpy(), x.permute(0, 2, 3, 1).cpu().numpy(), targets.tolist()
 
     def pair_guided() -> Any:
         return np.stack([
@@ -135,7 +145,7 @@ def variants(
         return lambda: fn(model, x, target=targets, warn_tol=None, **kw)
 
     g, b = pathattr.guided_integrated_gradients, pathattr.blur_integrated_gradients
-    rows = torch.arange(len(x))
+    rows = torch.arange(len(x), device=x.device)
 
     def floor(calls: int) -> Callable[[], Any]:
         def run() -> None:
@@ -180,6 +190,7 @@ def measure(model: nn.Module, x: torch.Tensor, gsteps: int, bsteps: int, repeats
         for name in order:
             t0 = time.perf_counter()
             results[name] = runs[name][1]()
+            sync(x.device)
             times[name].append(time.perf_counter() - t0)
     n = len(x)
     rows = []
@@ -194,7 +205,7 @@ def measure(model: nn.Module, x: torch.Tensor, gsteps: int, bsteps: int, repeats
                 (runs[name][0], family, gsteps, per * 1e3, f"{ref_per / per:.1f}x", "-", "-")
             )
             continue
-        attr = res if isinstance(res, np.ndarray) else res.attributions.detach().numpy()
+        attr = res if isinstance(res, np.ndarray) else res.attributions.detach().cpu().numpy()
         vs = "-"
         if ref_name in results and kind in ("ours", "PAIRb"):
             ref = results[ref_name]
@@ -209,6 +220,7 @@ def measure(model: nn.Module, x: torch.Tensor, gsteps: int, bsteps: int, repeats
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--models", default="digits,efficientnet", help="comma-separated subset")
     ap.add_argument("--out", default=None, help="also write the table to this file")
     args = ap.parse_args()
@@ -226,13 +238,14 @@ def main() -> None:
     ]
     for build, n, gsteps, bsteps, repeats in setups:
         model, x, label = build(n)
+        model, x = model.to(args.device), x.to(args.device)
         for impl, family, steps, ms, speed, vs, delta in measure(model, x, gsteps, bsteps, repeats):
             lines.append(f"| {label} | {n} | {family} | {impl} | {steps} | {ms:.1f} | {speed} "
                          f"| {vs} | {delta} |")  # fmt: skip
             print(lines[-1], flush=True)
     head = (
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s)."
+        f"{torch.get_num_threads()} thread(s), device {args.device}."
     )
     print(head)
     if args.out:
