@@ -50,15 +50,20 @@ def small_cnn() -> torch.nn.Module:
     ).eval()  # fmt: skip
 
 
+DEVICE = "cpu"
+
+
 def bare_loop(model, preprocess, x: np.ndarray, steps: int, batch: int, shard: int, base) -> None:
-    ba = BatchAttributor(model, "integrated_gradients", {"steps": steps, "warn_tol": None})
+    ba = BatchAttributor(model, "integrated_gradients", {"steps": steps, "warn_tol": None},
+                         device=DEVICE)  # fmt: skip
+    model.to(DEVICE)
     for a in range(0, len(x), shard):
         for s in range(a, min(a + shard, len(x)), batch):
             e = min(s + batch, a + shard, len(x))
             rows = [preprocess(r) if preprocess else r for r in x[s:e]]
             xb = np.stack(rows).astype(np.float32)
             with torch.no_grad():
-                t = model(torch.as_tensor(xb)).argmax(1).numpy()
+                t = model(torch.as_tensor(xb, device=DEVICE)).argmax(1).cpu().numpy()
             b = {"inputs": xb, "target": t}
             if base is not None:
                 b["baselines"] = np.full_like(xb, base)
@@ -71,7 +76,8 @@ def engine_vs_loop(name, spec, x, steps, batch, shard, repeats, tmp: Path) -> di
     loop, eng, loop_cpu, eng_cpu = [], [], [], []
     bare_loop(model, preprocess, x[:batch], steps, batch, shard, base)  # warm-up
     np.save(tmp / "w.npy", x[:batch])  # warm-up of the engine (imports, built-in model cache)
-    pathattr.run(tmp / "w.npy", spec, tmp / "w", steps=steps, batch_size=batch, shard_rows=shard)
+    pathattr.run(tmp / "w.npy", spec, tmp / "w", steps=steps, batch_size=batch, shard_rows=shard,
+                 device=DEVICE)  # fmt: skip
     shutil.rmtree(tmp / "w")
     for r in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -80,7 +86,8 @@ def engine_vs_loop(name, spec, x, steps, batch, shard, repeats, tmp: Path) -> di
         loop_cpu.append(time.process_time() - c0)
         out = tmp / f"o{r}"
         t0, c0 = time.perf_counter(), time.process_time()
-        pathattr.run(tmp / "x.npy", spec, out, steps=steps, batch_size=batch, shard_rows=shard)
+        pathattr.run(tmp / "x.npy", spec, out, steps=steps, batch_size=batch, shard_rows=shard,
+                     device=DEVICE)  # fmt: skip
         eng.append(time.perf_counter() - t0)
         eng_cpu.append(time.process_time() - c0)
         shutil.rmtree(out)
@@ -143,8 +150,14 @@ def main() -> None:
     ap.add_argument("--ray", action="store_true")
     ap.add_argument("--no-local", action="store_true", help="skip the engine-vs-loop part")
     ap.add_argument("--effnet-rows", type=int, default=16)
+    ap.add_argument("--effnet-steps", type=int, default=8)
+    ap.add_argument("--effnet-batch", type=int, default=4)
+    ap.add_argument("--small-rows", type=int, default=1024)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (model and attribution)")
     ap.add_argument("--out", default=str(HERE / "results" / "dataset_run.md"))
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     tmp = Path(tempfile.mkdtemp())
     lines = [
@@ -153,7 +166,8 @@ def main() -> None:
         f"`{' '.join(['python', *sys.argv])}` on {platform.machine()}, {os.cpu_count()} cores "
         f"(shared with other jobs: wall times are noisy), torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch thread(s), load average at start "
-        f"{os.getloadavg()[0]:.1f}. Medians of {args.repeats} interleaved runs.",
+        f"{os.getloadavg()[0]:.1f}. Medians of {args.repeats} interleaved runs. Device: "
+        f"{torch.cuda.get_device_name() if DEVICE == 'cuda' else 'cpu'}.",
         "",
         "## Local engine vs a bare BatchAttributor loop (no storage)",
         "",
@@ -161,12 +175,13 @@ def main() -> None:
         "(medians) | engine / loop (fastest runs) | loop CPU s / engine CPU s (all threads) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    xs = np.random.default_rng(0).normal(size=(1024, 3, 32, 32)).astype(np.float32)
+    xs = np.random.default_rng(0).normal(size=(args.small_rows, 3, 32, 32)).astype(np.float32)
     cases = [("small CNN 3x32x32", "dataset_run:small_cnn", xs, 16, 32, 256)]
     try:
         load_model("efficientnet-lite0")
         imgs = np.random.default_rng(0).integers(0, 255, (args.effnet_rows, 256, 256, 3), np.uint8)
-        cases.append(("EfficientNet-Lite0 224", "efficientnet-lite0", imgs, 8, 4, 8))
+        cases.append(("EfficientNet-Lite0 224", "efficientnet-lite0", imgs, args.effnet_steps,
+                      args.effnet_batch, 2 * args.effnet_batch))  # fmt: skip
     except ImportError as e:
         lines.append(f"(EfficientNet-Lite0 skipped: {e})")
     for name, spec, x, steps, batch, shard in [] if args.no_local else cases:

@@ -2,12 +2,14 @@
 # Set up (first run only) and run the checks: ruff, mypy and the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# the text HTML is checked in a real browser (tests/test_text.py): headless Chromium from Debian;
-# a no-op when it is already installed
-if ! command -v chromium >/dev/null 2>&1; then
+# the text HTML and the report are checked in a real browser (tests/test_text.py,
+# tests/test_report.py): headless Chromium from Debian, driven by Selenium through Debian's
+# chromedriver; a no-op when both are already installed
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   as_root=(); [ "$(id -u)" = 0 ] || as_root=(sudo)
   "${as_root[@]}" apt-get update -qq
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+    >/dev/null
 fi
 bash scripts/setup.sh dev,vision,text,text-demo,data,ray
 . .venv/bin/activate

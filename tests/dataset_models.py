@@ -49,3 +49,11 @@ class CrashOnce(torch.nn.Module):
                 f.write(str(os.getpid()))
             os._exit(1)
         return self.inner(x)
+
+
+def tiny_text():
+    """(model, tokenizer): a tiny random BERT classifier (3 classes) and a word tokenizer."""
+    from test_text import bert, word_tokenizer
+
+    torch.manual_seed(0)
+    return bert().float(), word_tokenizer(eos=True)

@@ -371,7 +371,7 @@ def test_disk_full_is_clear_and_keeps_work(data, tmp_path, monkeypatch):
 
 
 def test_bad_arguments_name_argument(data, tmp_path):
-    with pytest.raises(ValueError, match=r"method: expected one of ig, eg, smoothgrad, got 'x'"):
+    with pytest.raises(ValueError, match=r"method: expected one of ig, eg, smoothgrad, ih, eh"):
         pathattr.run(data, MODEL, tmp_path / "o", method="x")
     with pytest.raises(ValueError, match=r"shard_rows: expected a positive integer, got 0"):
         pathattr.run(data, MODEL, tmp_path / "o", shard_rows=0)

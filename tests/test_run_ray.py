@@ -126,3 +126,19 @@ def test_ray_bad_image_is_a_clear_error_and_keeps_shards(cluster, tmp_path):
     assert "part-im4.png.parquet" not in files  # the shard with the bad image is not committed
     for f in files:
         assert (out / f).exists()
+
+
+def test_ray_text_run_equals_local(cluster, tmp_path):
+    import pyarrow as pa
+    import pyarrow.csv
+
+    words = "the food was great bad awful good not very tasty cold service slow".split()
+    rng = np.random.default_rng(3)
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(2, 9)))) for _ in range(24)]
+    pyarrow.csv.write_csv(pa.table({"text": texts}), tmp_path / "t.csv")
+    opts = dict(steps=8, shard_rows=10, batch_size=5)
+    pathattr.run(tmp_path / "t.csv", "dataset_models:tiny_text", tmp_path / "loc", **opts)
+    pathattr.run(tmp_path / "t.csv", "dataset_models:tiny_text", tmp_path / "ray", engine="ray",
+                 address=cluster, actors=1, **opts)  # fmt: skip
+    # ragged token scores and their tokens, row by row, bit for bit
+    assert read_output(tmp_path / "loc").equals(read_output(tmp_path / "ray"))

@@ -142,3 +142,24 @@ def test_save_heatmap_writes_png(tmp_path) -> None:  # type: ignore[no-untyped-d
 
 def _attr_like(h: int, w: int) -> np.ndarray:
     return np.random.default_rng(1).standard_normal((h, w, 3))
+
+
+def test_outlines_clean_up_specks_before_tracing() -> None:
+    a = np.zeros((30, 30))
+    a[5:20, 5:20] = 1.0  # a region
+    a[26, 26] = 1.0  # an isolated speck with the same strength
+    a[12, 12] = 0.0  # a pin-hole inside the region
+    kw = dict(polarity="positive", outlines=True, overlay=False, outlines_component_percentage=100)
+    clean = viz.heatmap(a, **kw)[:, :, 1]
+    raw = viz.heatmap(a, morphological_cleanup=False, **kw)[:, :, 1]
+    assert raw[26, 26] == 1.0 and clean[26, 26] == 0.0  # the speck is outlined only without
+    assert clean[5, 10] == 1.0 and clean[12, 12] == 0.0  # the region's edge, not the pin-hole
+    # the clean-up: closing fills the pin-hole, opening removes the speck
+    level = viz.clean_up(a)
+    assert level[12, 12] == 1.0 and level[26, 26] == 0.0 and level[10, 10] == 1.0
+
+
+def test_overlay_dims_the_photo() -> None:
+    photo = np.ones((8, 8, 3))  # white
+    out = viz.heatmap(np.zeros((8, 8)), photo, overlay=True)
+    np.testing.assert_allclose(out, 0.7)  # no heat: the grey photo at 70%

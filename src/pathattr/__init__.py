@@ -31,11 +31,16 @@ _LAZY = {
     "blur_integrated_gradients": "pathattr.methods.blur_integrated_gradients",
     "shapley_shubik": "pathattr.methods.one_at_a_time",
     "sequence_attributions": "pathattr.methods.sequence_attributions",
+    "integrated_hessians": "pathattr.methods.interactions",
+    "expected_hessians": "pathattr.methods.interactions",
+    "xrai": "pathattr.methods.xrai",
     "BatchAttributor": "pathattr.engine.batch",
     "run": "pathattr.engine.dataset",
+    "report": "pathattr.viz.report",
 }
 _SUBMODULES = {"axioms", "priors", "metrics", "viz", "captum", "engine", "paths", "quadrature",
-               "methods", "baselines", "domains", "cli", "text", "store", "scale"}  # fmt: skip
+               "methods", "baselines", "domains", "cli", "text", "store", "scale",
+               "chem"}  # fmt: skip
 
 __all__ = [
     "Attribution",

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Union
 
 import torch
 
 #: one tensor, one per input (a tuple), or one entry per layer (a list; layer attribution)
 Tensors = Union[torch.Tensor, tuple[torch.Tensor, ...], list[Any]]
+
+#: the ``format`` entry of a file written by :meth:`Attribution.save`
+SAVE_FORMAT = "pathattr-attribution/1"
 
 
 class CompletenessWarning(UserWarning):
@@ -50,6 +54,37 @@ class Attribution:
         yield self.attributions
         yield self.delta
 
+    def save(self, path: str | Path, *, inputs: Tensors | None = None) -> Path:
+        """Write the result (and the ``inputs`` it explains, if given) to one file.
+
+        The file is a ``torch.save`` dict of tensors, numbers and strings (``format``
+        ``pathattr-attribution/1``) that :meth:`load` reads with ``weights_only=True``, so
+        loading it runs no code.  ``pathattr report FILE`` draws it; with ``inputs`` saved, image
+        attributions are drawn over their images.  Entries of ``extras`` that are not tensors,
+        numbers, strings or containers of them are left out, with a warning.
+        """
+        extras = {k: v for k, v in self.extras.items() if _storable(v)}
+        left_out = sorted(set(self.extras) - set(extras))
+        if left_out:
+            warnings.warn(
+                f"Attribution.save: extras {', '.join(left_out)} are not tensors, numbers or "
+                "strings and are not saved",
+                UserWarning,
+                stacklevel=2,
+            )
+        payload: dict[str, Any] = {
+            f.name: _detached(getattr(self, f.name)) for f in fields(self) if f.name != "extras"
+        }
+        payload.update(format=SAVE_FORMAT, extras=_detached(extras), inputs=_detached(inputs))
+        out = Path(path)
+        torch.save(payload, out)
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Attribution:
+        """Read a file written by :meth:`save` (see :func:`load_attribution` for the inputs)."""
+        return load_attribution(path)[0]
+
     @property
     def total_evaluations(self) -> int:
         """Gradient evaluations over the whole batch."""
@@ -70,6 +105,49 @@ class Attribution:
             f"examples={self.output.shape[0]}, "
             f"relative_delta median={med} max={worst}, evaluations={self.total_evaluations}{extra})"
         )
+
+
+def load_attribution(path: str | Path) -> tuple[Attribution, Tensors | None]:
+    """The :class:`Attribution` saved by :meth:`Attribution.save` and its inputs (or None).
+
+    Raises:
+        ValueError: the file is not a saved attribution.
+    """
+    try:
+        data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(
+            f"path: expected a file written by Attribution.save, got {str(path)!r} "
+            f"({type(e).__name__}: {e})"
+        ) from e
+    if not isinstance(data, dict) or data.get("format") != SAVE_FORMAT:
+        got = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ValueError(
+            f"path: expected a saved attribution (format {SAVE_FORMAT!r}), got {got!r} in "
+            f"{str(path)!r}"
+        )
+    kwargs = {f.name: data[f.name] for f in fields(Attribution)}
+    return Attribution(**kwargs), data.get("inputs")
+
+
+def _storable(v: Any) -> bool:
+    if v is None or isinstance(v, (torch.Tensor, int, float, str, bool)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_storable(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _storable(x) for k, x in v.items())
+    return False
+
+
+def _detached(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        return v.detach().cpu()
+    if isinstance(v, (list, tuple)):
+        return type(v)(_detached(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _detached(x) for k, x in v.items()}
+    return v
 
 
 def _flat(value: Any) -> list[torch.Tensor]:

@@ -40,7 +40,8 @@ def _tol(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (subcommands: ``demo``, ``run``, ``summarize``)."""
+    """The argument parser (subcommands: ``demo``, ``run``, ``summarize``, ``explain-text``,
+    ``report``)."""
     parser = argparse.ArgumentParser(
         prog="pathattr", description="Integrated Gradients and path attributions for PyTorch."
     )
@@ -96,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_run(sub)
+    from pathattr.cli import explain_text
+
+    explain_text.add_parser(sub, _positive_int_or_auto, _tol)
     summ = sub.add_parser(
         "summarize",
         help="aggregate a run's output: mean |attribution| per feature and class, error histogram",
@@ -103,7 +107,30 @@ def build_parser() -> argparse.ArgumentParser:
         "and, for image maps, a PNG of the per-pixel mean).",
     )
     summ.add_argument("out", metavar="OUT", help="output directory of 'pathattr run'")
+    _add_report(sub)
     return parser
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    rep = sub.add_parser(
+        "report",
+        help="one self-contained HTML page of a run's results",
+        description="Write one HTML file (no network needed to open it) showing the examples "
+        "with their attribution maps and the sortable completeness table of a 'pathattr run' "
+        "output directory or of a file written by Attribution.save.",
+    )
+    rep.add_argument("source", metavar="SOURCE",
+                     help="a 'pathattr run' output directory or a saved results file")  # fmt: skip
+    rep.add_argument("--out", required=True, help="the .html file to write")
+    rep.add_argument("--title", default=None, help="page title (default: pathattr report)")
+    rep.add_argument("--max-examples", type=_positive_int, default=24,
+                     help="examples drawn (default 24; the table lists more)")  # fmt: skip
+    rep.add_argument(
+        "--max-rows",
+        type=_positive_int,
+        default=5000,
+        help="rows in the table: the worst by relative error (default 5000)",
+    )
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -116,9 +143,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     run.add_argument("input", metavar="INPUT", help="image folder, .parquet, .csv or .npy")
     run.add_argument("--model", required=True,
-                     help="built-in name (efficientnet-lite0) or module:function")  # fmt: skip
+                     help="built-in name (efficientnet-lite0, minilm-sentiment) or "
+                     "module:function")  # fmt: skip
     run.add_argument("--out", required=True, help="output directory")
-    run.add_argument("--method", default="ig", choices=["ig", "eg", "smoothgrad"])
+    run.add_argument("--method", default="ig", choices=["ig", "eg", "smoothgrad", "ih", "eh"])
     run.add_argument("--steps", type=_positive_int_or_auto, default=32,
                      help="IG steps, or 'auto' (default 32)")  # fmt: skip
     run.add_argument("--tol", type=_tol, default=0.05, help="error target of --steps auto")
@@ -162,6 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "summarize":
         return _summarize(args)
+    if args.command == "explain-text":
+        from pathattr.cli import explain_text
+
+        return explain_text.run(args)
+    if args.command == "report":
+        return _report(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 
@@ -254,6 +288,23 @@ def _summarize(args: argparse.Namespace) -> int:
     except StoreError as e:
         print(f"pathattr summarize: {e}", file=sys.stderr)
         return 2
+    print(f"wrote {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathattr.store.shards import StoreError
+    from pathattr.viz.report import report
+
+    try:
+        path = report(args.source, args.out, title=args.title, max_examples=args.max_examples,
+                      max_rows=args.max_rows)  # fmt: skip
+    except (ValueError, StoreError) as e:
+        print(f"pathattr report: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        print(f"pathattr report: {e}", file=sys.stderr)
+        return 1
     print(f"wrote {path}")
     return 0
 

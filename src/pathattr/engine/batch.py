@@ -30,11 +30,15 @@ _METHODS = {
     "input_x_gradient": "pathattr.methods.gradients",
     "guided_integrated_gradients": "pathattr.methods.guided_integrated_gradients",
     "blur_integrated_gradients": "pathattr.methods.blur_integrated_gradients",
+    "integrated_hessians": "pathattr.methods.interactions",
+    "expected_hessians": "pathattr.methods.interactions",
+    "xrai": "pathattr.methods.xrai",
 }
-#: methods that take ``baselines`` (Blur IG's baseline is the blurred image itself)
-BASELINE_METHODS = ("integrated_gradients", "guided_integrated_gradients")
 #: methods that draw random numbers: every row is attributed with a seed derived from its id
-STOCHASTIC = ("expected_gradients", "smoothgrad")
+STOCHASTIC = ("expected_gradients", "smoothgrad", "expected_hessians")
+#: methods that take ``baselines`` (a batch's ``baselines`` column is passed on)
+#: (Blur IG has none: its baseline is the blurred image itself)
+WITH_BASELINES = ("integrated_gradients", "integrated_hessians", "guided_integrated_gradients")
 
 
 @dataclass
@@ -49,7 +53,9 @@ class BatchAttributor:
 
     The batch dict holds ``inputs`` (required), and optionally ``baselines`` and ``target``
     (per-example ints).  The result holds ``attributions``, ``output``, ``baseline_output``,
-    ``delta``, ``relative_delta`` and ``evaluations``, one row per example.
+    ``delta``, ``relative_delta`` and ``evaluations``, one row per example (for
+    ``integrated_hessians`` / ``expected_hessians`` the attributions are the interactions,
+    ``(batch, *features, *features)`` or ``(batch, P)`` with ``pairs=`` in ``options``).
     """
 
     model: torch.nn.Module
@@ -73,7 +79,7 @@ class BatchAttributor:
         if not x.dtype.is_floating_point:
             x = x.float()
         kwargs: dict[str, Any] = {}
-        if self.method in BASELINE_METHODS:
+        if self.method in WITH_BASELINES:
             b = batch.get("baselines")
             kwargs["baselines"] = (
                 None if b is None else torch.as_tensor(np.asarray(b), device=self.device)
@@ -160,7 +166,7 @@ class DatasetAttributor:
         work: dict[str, Any] = {"inputs": x}
         if target is not None:
             work["target"] = target
-        if self.baseline is not None and self.method in BASELINE_METHODS:
+        if self.baseline is not None and self.method in WITH_BASELINES:
             work["baselines"] = np.full_like(x, self.baseline)
         if self.method in STOCHASTIC:
             parts = []

@@ -130,7 +130,9 @@ def run(
         model: a built-in name (``efficientnet-lite0``), ``"module:function"``, a module, or
             ``(model, preprocess)`` (:func:`load_model`).
         out: output directory; rerunning the same call resumes, a different spec is refused.
-        method: ``ig`` (Integrated Gradients), ``eg`` (Expected Gradients), ``smoothgrad``.
+        method: ``ig`` (Integrated Gradients), ``eg`` (Expected Gradients), ``smoothgrad``,
+            ``ih`` / ``eh`` (Integrated / Expected Hessians: all pairwise interactions, stored
+            as a ``(features, features)`` map per row).
         engine: ``local`` (this process) or ``ray`` (Ray Data actors, ``pathattr[ray]``).
         force: delete another run's output in ``out`` and start over.
         progress: show a progress bar (rows/s, ETA).

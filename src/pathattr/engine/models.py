@@ -27,6 +27,10 @@ def _efficientnet_preprocess(item: np.ndarray) -> np.ndarray:
     return out
 
 
+#: built-in model names of dataset runs
+BUILTIN = ("efficientnet-lite0", "minilm-sentiment")
+
+
 @functools.lru_cache(maxsize=2)
 def _builtin(name: str) -> tuple[torch.nn.Module, Callable[[Any], Any] | None, float | None]:
     # cached: repeated runs in one process (a notebook, resume after an error) load it once
@@ -34,8 +38,13 @@ def _builtin(name: str) -> tuple[torch.nn.Module, Callable[[Any], Any] | None, f
         from pathattr.domains import vision
 
         return vision.load_efficientnet_lite0(), _efficientnet_preprocess, -127.0 / 128.0
+    if name == "minilm-sentiment":  # a text model: the tokenizer takes preprocess's place
+        from pathattr.text.sentiment import minilm_sentiment
+
+        built = minilm_sentiment()
+        return built.model, built.tokenizer, None
     raise ValueError(
-        f"model: expected a built-in name (efficientnet-lite0) or 'module:function', got {name!r}"
+        f"model: expected a built-in name ({', '.join(BUILTIN)}) or 'module:function', got {name!r}"
     )
 
 
@@ -43,11 +52,13 @@ def load_model(spec: Any) -> tuple[torch.nn.Module, Callable[[Any], Any] | None,
     """Resolve a model spec to ``(model, preprocess, baseline_value)``.
 
     Args:
-        spec: a built-in name (``efficientnet-lite0``), ``"module:function"`` (importable from the
-            current directory or ``PYTHONPATH``; the function returns a model or
-            ``(model, preprocess)``), an ``nn.Module``, or a ``(model, preprocess)`` tuple.
-            ``preprocess`` maps one raw row (an ``(H, W, 3)`` uint8 image, a table cell, a
-            feature vector) to the model input of that row, without the batch dimension.
+        spec: a built-in name (``efficientnet-lite0``, ``minilm-sentiment``),
+            ``"module:function"`` (importable from the current directory or ``PYTHONPATH``; the
+            function returns a model or ``(model, preprocess)``), an ``nn.Module``, or a
+            ``(model, preprocess)`` tuple.  ``preprocess`` maps one raw row (an ``(H, W, 3)``
+            uint8 image, a table cell, a feature vector) to the model input of that row,
+            without the batch dimension.  For a 🤗 text classifier it is the model's tokenizer
+            (texts are attributed token by token, :mod:`pathattr.engine.text_batch`).
     """
     if isinstance(spec, str):
         if ":" not in spec:

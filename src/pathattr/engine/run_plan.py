@@ -18,6 +18,7 @@ import torch
 from pathattr.engine.batch import DatasetAttributor
 from pathattr.engine.models import load_model, model_hash
 from pathattr.engine.sources import InputError, Source, open_source
+from pathattr.engine.text_batch import TextDatasetAttributor, is_tokenizer
 
 #: short method names accepted by :func:`pathattr.run` -> pathattr method names
 METHODS = {
@@ -26,6 +27,10 @@ METHODS = {
     "smoothgrad": "smoothgrad",
     "integrated_gradients": "integrated_gradients",
     "expected_gradients": "expected_gradients",
+    "ih": "integrated_hessians",
+    "eh": "expected_hessians",
+    "integrated_hessians": "integrated_hessians",
+    "expected_hessians": "expected_hessians",
 }
 
 
@@ -34,7 +39,7 @@ class Plan:
     """Everything a run needs, resolved and checked before anything is written."""
 
     source: Source
-    attributor: DatasetAttributor
+    attributor: DatasetAttributor | TextDatasetAttributor
     out: Path
     spec: dict[str, Any]
     model_hash: str
@@ -89,7 +94,7 @@ def plan(
 ) -> Plan:
     """Resolve and check a run's arguments (see :func:`pathattr.run`); writes nothing."""
     if method not in METHODS:
-        raise ValueError(f"method: expected one of ig, eg, smoothgrad, got {method!r}")
+        raise ValueError(f"method: expected one of ig, eg, smoothgrad, ih, eh, got {method!r}")
     name = METHODS[method]
     shard_rows = _positive(shard_rows, "shard_rows")
     batch_size = _positive(batch_size, "batch_size")
@@ -107,6 +112,12 @@ def plan(
             tcol = str(target)
     source = open_source(input, column=column, id_column=id_column, target_column=tcol)
     net, preprocess, baseline = load_model(model)
+    if is_tokenizer(preprocess):
+        return _text_plan(
+            source, net, preprocess, out, model=model, input=input, name=name, steps=steps,
+            tol=tol, target=target, tcol=tcol, column=column, id_column=id_column,
+            shard_rows=shard_rows, batch_size=batch_size, dtype=dtype, seed=seed, device=device,
+        )  # fmt: skip
     att = DatasetAttributor(net, name, {}, preprocess, "column" if tcol else target, baseline,
                             seed, device)  # fmt: skip
     options: dict[str, Any] = {}
@@ -114,7 +125,11 @@ def plan(
         options = {"steps": steps, "warn_tol": None}
         if steps == "auto":
             options["tol"] = tol
-    elif name == "expected_gradients":
+    elif name == "integrated_hessians":
+        if steps == "auto":
+            raise ValueError("steps: integrated_hessians takes a positive integer, got 'auto'")
+        options = {"steps": steps, "warn_tol": None}
+    elif name in ("expected_gradients", "expected_hessians"):
         options = {"samples": samples or 64, "warn_tol": None}
         if references is None:  # evenly spaced rows of the input itself
             idx = np.unique(
@@ -148,4 +163,34 @@ def plan(
         "seed": seed,
         "rows": len(source),
     }
+    return Plan(source, att, Path(out), spec, model_hash(net), shard_rows, batch_size, dtype)
+
+
+def _text_plan(
+    source: Source, net: torch.nn.Module, tokenizer: Any, out: str | Path, *, model: Any,
+    input: str | Path, name: str, steps: int | str, tol: float, target: str | int,
+    tcol: str | None, column: str | None, id_column: str | None, shard_rows: int,
+    batch_size: int, dtype: str, seed: int, device: str,
+) -> Plan:  # fmt: skip
+    """The plan of a run of a 🤗 text classifier over a table's text column."""
+    if name != "integrated_gradients":
+        raise ValueError(f"method: a text model's runs support ig (token IG), got {name!r}")
+    first = source.load(0, 1)[0]
+    if source.kind != "table" or not isinstance(first, str):
+        raise InputError(
+            f"column: a text model needs a table with a text column (--column), got "
+            f"{source.kind} rows like {str(first)[:40]!r}"
+        )
+    options: dict[str, Any] = {"steps": steps}
+    if steps == "auto":
+        options["tol"] = tol
+    att = TextDatasetAttributor(net, tokenizer, options, "column" if tcol else target, device)
+    spec = {
+        "input": str(Path(input).resolve()), "input_kind": "text", "column": column,
+        "id_column": id_column,
+        "model": model if isinstance(model, str) else f"<python object {type(net).__qualname__}>",
+        "method": "text_integrated_gradients", "options": _jsonable(options),
+        "target": target if tcol is None else f"column:{tcol}", "shard_rows": shard_rows,
+        "dtype": dtype, "seed": seed, "rows": len(source),
+    }  # fmt: skip
     return Plan(source, att, Path(out), spec, model_hash(net), shard_rows, batch_size, dtype)

@@ -245,37 +245,7 @@ def _expected_gradients(
     rows = torch.arange(n).repeat_interleave(k)
     size = n - 1 if source == BATCH else getattr(source, "size", None)
     reps = replicate_count(k, sampling, size) if replicates is None else replicates
-    drawn: torch.Tensor | None
-    if source == BATCH:
-        if k >= n:
-            raise ValueError(
-                f"samples: references='batch' uses the other examples of the batch as "
-                f"references, so samples must be < batch size {n}, got {k}"
-            )
-        # the reference is drawn (like a reference set) among the n − 1 other examples, so
-        # the estimate's spread over seeds includes the choice of references and the standard
-        # error estimates it; fixed references would leave only the α noise, which cannot be
-        # estimated from one α per reference
-        u = draw_uniforms(n, k, sampling, gen, dims=2, replicates=reps)
-        offset = reference_indices(u[..., 1], n - 1)
-        drawn = (torch.arange(n)[:, None] + 1 + offset) % n
-        refs: tuple[torch.Tensor, ...] = xs
-        keys = drawn.reshape(-1)
-    elif isinstance(source, SamplerReferences):
-        u = draw_uniforms(n, k, sampling, gen, dims=1, replicates=reps)
-        refs = source.sample(n * k, gen, xs)
-        drawn = None
-        keys = torch.arange(n * k)
-    else:
-        assert isinstance(source, (TensorReferences, DatasetReferences))
-        u = draw_uniforms(n, k, sampling, gen, dims=2, replicates=reps)
-        drawn = reference_indices(u[..., 1], source.size)
-        if isinstance(source, TensorReferences):
-            refs, keys = source.tensors, drawn.reshape(-1)
-        else:
-            # read every drawn item once
-            uniq, inverse = torch.unique(drawn.reshape(-1), return_inverse=True)
-            refs, keys = source.rows(uniq), inverse
+    u, refs, keys, drawn = draw_references(source, xs, n, k, sampling, gen, reps)
     alphas = u[..., 0].reshape(-1).to(xs[0].dtype)
     rows, alphas, keys = rows.to(device), alphas.to(device), keys.to(device)
 
@@ -325,6 +295,57 @@ def _expected_gradients(
             res, warn_tol, f"raise samples (now {k}) or use sampling='sobol'", stacklevel=4
         )
     return res
+
+
+def draw_references(
+    source: Any,
+    xs: tuple[torch.Tensor, ...],
+    n: int,
+    k: int,
+    sampling: str,
+    gen: torch.Generator,
+    reps: int,
+    extra_dims: int = 0,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor | None]:
+    """The (α, reference) draws of ``k`` samples per example from a reference source.
+
+    Returns ``u`` (``(n, k, dims)`` uniforms: α in column 0, the reference in column 1 for
+    indexable sources, then ``extra_dims`` more columns for the caller, e.g. Expected
+    Hessians' β), the reference rows ``refs``, the row of ``refs`` of every sample ``keys``
+    (``(n·k,)``) and the ``(n, k)`` drawn indices (None for callable samplers).
+    """
+    drawn: torch.Tensor | None
+    if source == BATCH:
+        if k >= n:
+            raise ValueError(
+                f"samples: references='batch' uses the other examples of the batch as "
+                f"references, so samples must be < batch size {n}, got {k}"
+            )
+        # the reference is drawn (like a reference set) among the n − 1 other examples, so
+        # the estimate's spread over seeds includes the choice of references and the standard
+        # error estimates it; fixed references would leave only the α noise, which cannot be
+        # estimated from one α per reference
+        u = draw_uniforms(n, k, sampling, gen, dims=2 + extra_dims, replicates=reps)
+        offset = reference_indices(u[..., 1], n - 1)
+        drawn = (torch.arange(n)[:, None] + 1 + offset) % n
+        refs: tuple[torch.Tensor, ...] = xs
+        keys = drawn.reshape(-1)
+    elif isinstance(source, SamplerReferences):
+        u = draw_uniforms(n, k, sampling, gen, dims=1 + extra_dims, replicates=reps)
+        refs = source.sample(n * k, gen, xs)
+        drawn = None
+        keys = torch.arange(n * k)
+    else:
+        assert isinstance(source, (TensorReferences, DatasetReferences))
+        u = draw_uniforms(n, k, sampling, gen, dims=2 + extra_dims, replicates=reps)
+        drawn = reference_indices(u[..., 1], source.size)
+        if isinstance(source, TensorReferences):
+            refs, keys = source.tensors, drawn.reshape(-1)
+        else:
+            # read every drawn item once
+            uniq, inverse = torch.unique(drawn.reshape(-1), return_inverse=True)
+            refs, keys = source.rows(uniq), inverse
+    return u, refs, keys, drawn
 
 
 def _result(

@@ -5,6 +5,11 @@ rule integrates a constant exactly and therefore gives exact Integrated Gradient
 linear model.  Captum's ``riemann_trapezoid`` uses step sizes that sum to ``1 - 1/n``
 (its attributions on a linear model add up to 0.875 of F(x) - F(x') at n = 8); pathattr
 uses the textbook trapezoid weights ``1/(n-1)`` with halved end weights instead.
+
+``linspace`` is the rule of PAIR's ``saliency`` package (its Integrated Gradients, hence its
+XRAI): ``n`` evenly spaced nodes from 0 to 1, both ends included, each weighted ``1/n``.  Its
+weights sum to 1 too, but it over-weights the two ends (a first-order rule, less accurate than
+the trapezoid at the same cost); it is here to reproduce PAIR's numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ RULES = (
     "riemann_middle",
     "riemann_trapezoid",
     "gausslegendre",
+    "linspace",
 )
 
 
@@ -76,6 +82,9 @@ def _cached(rule: str, n: int) -> Rule:
         weights = np.full(n, 1.0 / (n - 1))
         weights[0] *= 0.5
         weights[-1] *= 0.5
+    elif rule == "linspace":
+        alphas = np.linspace(0.0, 1.0, n)
+        weights = np.full(n, 1.0 / n)
     elif rule == "gausslegendre":
         x, w = _legendre(n)
         alphas = 0.5 * (x + 1.0)

@@ -136,8 +136,13 @@ def _batches(p: Plan, todo: list[tuple[int, int, int]]) -> Iterator[Any]:
 
 
 def concat_columns(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The columns of consecutive batches joined into one shard's columns."""
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    """The columns of consecutive batches joined into one shard's columns (ragged columns,
+    held as lists of per-row values, are joined as lists)."""
+    return {
+        k: sum((list(p[k]) for p in parts), []) if isinstance(parts[0][k], list)
+        else np.concatenate([p[k] for p in parts])
+        for k in parts[0]
+    }  # fmt: skip
 
 
 def run_local(p: Plan, manifest: st.Manifest, done: set[int], progress: bool = True) -> int:

@@ -9,7 +9,8 @@ most the shard being written.
 
 Columns: ``id`` (string), ``target``, ``prediction`` (int64), ``f_x``, ``f_baseline``, ``delta``,
 ``relative_delta`` (float32, computed before any float16 cast), ``evaluations`` (int64) and
-``attributions``: ``arrow.fixed_shape_tensor`` for dense maps, ``list<float>`` for ragged ones.
+``attributions``: ``arrow.fixed_shape_tensor`` for dense maps, ``list<float>`` for ragged ones
+(text runs add ``tokens``, ``list<string>``, one token per score).
 Plain pyarrow, pandas and DuckDB read the shards without pathattr.
 """
 
@@ -92,7 +93,8 @@ def build_table(columns: dict[str, Any], dtype: str = "float32") -> Any:
     Args:
         columns: ``id``, ``target``, ``prediction``, ``f_x``, ``f_baseline``, ``delta``,
             ``relative_delta``, ``evaluations`` (one value per row) and ``attributions`` (an
-            ``(rows, *shape)`` array, or a list of per-row arrays for ragged maps).
+            ``(rows, *shape)`` array, or a list of per-row arrays for ragged maps), and
+            optionally ``tokens`` (per row, the token of each ragged score).
         dtype: storage dtype of the attributions, ``"float32"`` or ``"float16"``.
     """
     pa = _pa()
@@ -109,6 +111,10 @@ def build_table(columns: dict[str, Any], dtype: str = "float32") -> Any:
         names.append(name)
     arrays.append(_attr_column(columns["attributions"], dtype))
     names.append("attributions")
+    if "tokens" in columns:  # token maps: each score's token, list<string>
+        arrays.append(pa.array([list(map(str, t)) for t in columns["tokens"]],
+                               type=pa.list_(pa.string())))  # fmt: skip
+        names.append("tokens")
     return pa.Table.from_arrays(arrays, names=names)
 
 

@@ -8,7 +8,10 @@ Writes ``OUT/_summary/`` (the leading ``_`` keeps it out of readers of the shard
 * ``completeness.parquet``: id, target and relative completeness error of every row;
 * ``report.md``: rows, classes, quantiles of the relative completeness error, rows over the
   warning threshold, the top features; and ``mean_abs.png`` (per-pixel mean map of all rows)
-  for image-shaped attributions when matplotlib is installed.
+  for image-shaped attributions when matplotlib is installed;
+* for text runs (token attributions with a ``tokens`` column), ``top_tokens.parquet``: per
+  target class and token, the rows it occurs in, its mean score and mean |score|; the report
+  lists the tokens that push each class most (the paper's rule extraction, at dataset scale).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def summarize(out: str | Path, threshold: float = WARN_THRESHOLD) -> Path:
     rel: list[np.ndarray] = []
     shape: tuple[int, ...] | None = None
     ragged = False
+    tokens = TokenTally()
     for s in data["shards"]:
         t = pq.read_table(path / s["file"])
         col = t.column("attributions").combine_chunks()
@@ -60,6 +64,8 @@ def summarize(out: str | Path, threshold: float = WARN_THRESHOLD) -> Path:
         rel.append(t.column("relative_delta").to_numpy())
         if not hasattr(col, "to_numpy_ndarray"):  # ragged list<float>: no per-feature mean
             ragged = True
+            if "tokens" in t.column_names:
+                tokens.add(t.column("tokens").to_pylist(), col.to_pylist(), tg)
             continue
         a = np.abs(col.to_numpy_ndarray().astype(np.float64))
         shape = a.shape[1:]
@@ -112,6 +118,8 @@ def summarize(out: str | Path, threshold: float = WARN_THRESHOLD) -> Path:
         lines += ["", f"Per class ({len(classes) - 1} classes): `_summary/mean_abs.parquet`."]
         if len(shape) == 3 and _png(means[0].mean(0), dest / "mean_abs.png"):
             lines += ["", "![per-pixel mean |attribution|](mean_abs.png)"]
+    elif tokens.rows:
+        lines += tokens.write(dest / "top_tokens.parquet")
     elif ragged:
         lines.append("- attributions are ragged (token maps): no per-feature mean")
     report = dest / "report.md"
@@ -134,3 +142,58 @@ def _png(image: np.ndarray, path: Path) -> bool:
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return True
+
+
+class TokenTally:
+    """Per (target class, token): rows, sum of scores, sum of |scores| over a text run."""
+
+    #: a token must occur in this many rows of a class to be listed (one review is an anecdote)
+    MIN_ROWS = 3
+
+    def __init__(self) -> None:
+        self.stats: dict[tuple[int, str], list[float]] = {}
+        self.rows = 0
+
+    def add(self, tokens: list[list[str]], scores: list[list[float]], targets: np.ndarray) -> None:
+        """Count one shard's rows (a token repeated in a row counts once, its scores summed)."""
+        for toks, sc, c in zip(tokens, scores, targets.tolist()):
+            self.rows += 1
+            per_row: dict[str, float] = {}
+            for tok, v in zip(toks, sc):
+                per_row[tok] = per_row.get(tok, 0.0) + float(v)
+            for tok, v in per_row.items():
+                st = self.stats.setdefault((int(c), tok), [0.0, 0.0, 0.0])
+                st[0] += 1
+                st[1] += v
+                st[2] += abs(v)
+
+    def write(self, path: Path) -> list[str]:
+        """Write the table; return the report's lines (top 10 tokens per class by mean score)."""
+        pa = _pa()
+        import pyarrow.parquet as pq
+
+        keys = sorted(self.stats)
+        n = np.array([self.stats[k][0] for k in keys])
+        mean = np.array([self.stats[k][1] for k in keys]) / n
+        mean_abs = np.array([self.stats[k][2] for k in keys]) / n
+        pq.write_table(
+            pa.table({
+                "class": pa.array([k[0] for k in keys], pa.int64()),
+                "token": pa.array([k[1] for k in keys], pa.string()),
+                "rows": pa.array(n.astype(np.int64)),
+                "mean_score": pa.array(mean.astype(np.float32)),
+                "mean_abs_score": pa.array(mean_abs.astype(np.float32)),
+            }),
+            path,
+        )  # fmt: skip
+        lines = [
+            "",
+            f"## Tokens that push each class most (in at least {self.MIN_ROWS} rows of it)",
+        ]
+        for c in sorted({k[0] for k in keys}):
+            idx = [i for i, k in enumerate(keys) if k[0] == c and n[i] >= self.MIN_ROWS]
+            top = sorted(idx, key=lambda i: -mean[i])[:10]
+            lines += ["", f"Class {c}:", "", "| token | rows | mean score |", "| --- | --- | --- |"]
+            lines += [f"| `{keys[i][1]}` | {int(n[i])} | {mean[i]:+.3e} |" for i in top]
+        lines += ["", f"All classes and tokens: `_summary/{path.name}`."]
+        return lines

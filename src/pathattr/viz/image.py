@@ -7,8 +7,11 @@ The recipe (Sundararajan et al., ``ankurtaly/Integrated-Gradients``):
    = 99.9 means the brightest level is where the top 0.1% of the total mass begins, so a few
    extreme pixels cannot wash the map out; ``clip_below_percentile`` = 70 hides the weakest
    pixels that together hold 70% of the mass (0 hides nothing),
-3. paint positive mass green and negative mass red, and optionally overlay on the grey photo as
-   ``0.7 * photo + 0.5 * heat``; optional outlines trace the connected regions holding most mass.
+3. optionally clean the map up morphologically (a grey closing fills pin-holes, then a grey
+   opening removes isolated specks, both 3 × 3) and keep only the outlines of the connected
+   regions holding most mass (``outlines``; the clean-up is on by default with outlines),
+4. paint positive mass green and negative mass red, and optionally overlay on the photo made
+   grey and dimmed: ``0.7 * grey photo + 0.5 * heat``, so the heat stands out on any picture.
 
 Only numpy is needed for the arrays; :func:`save_heatmap` uses matplotlib (Agg, no display),
 ``outlines=True`` uses scipy.
@@ -102,12 +105,31 @@ def linear_transform(
     return np.clip(out, 0.0, 1.0)
 
 
-def _outline(mask_values: np.ndarray, component_percentage: float) -> np.ndarray:
-    """Boundary pixels of the largest-mass connected regions holding ``component_percentage``%."""
+def _ndimage() -> Any:
     try:
         from scipy import ndimage
     except ImportError as e:
-        raise ImportError("outlines=True needs scipy: pip install scipy") from e
+        raise ImportError(
+            "outlines and morphological clean-up need scipy: pip install scipy"
+        ) from e
+    return ndimage
+
+
+def clean_up(level: np.ndarray, size: int = 3) -> np.ndarray:
+    """Grey closing then grey opening of a (H, W) map with a ``size`` × ``size`` square.
+
+    The closing fills pin-holes inside bright regions, the opening removes specks smaller than
+    the square, so outlines trace regions rather than single noisy pixels.
+    """
+    ndimage = _ndimage()
+    closed = ndimage.grey_closing(level, size=(size, size))
+    out: np.ndarray = ndimage.grey_opening(closed, size=(size, size))
+    return out
+
+
+def _outline(mask_values: np.ndarray, component_percentage: float) -> np.ndarray:
+    """Boundary pixels of the largest-mass connected regions holding ``component_percentage``%."""
+    ndimage = _ndimage()
     mask = ndimage.binary_fill_holes(mask_values > 0)
     labels, n = ndimage.label(mask)
     if n == 0:
@@ -117,7 +139,9 @@ def _outline(mask_values: np.ndarray, component_percentage: float) -> np.ndarray
     cum = np.cumsum(masses[order]) / max(float(masses.sum()), 1e-300) * 100.0
     keep = order[: int(np.searchsorted(cum, component_percentage)) + 1] + 1
     region = np.isin(labels, keep)
-    return region & ~ndimage.binary_erosion(region, iterations=2)
+    # lines 3 px wide on a 224 px photo, 2 px at 150 px, 1 px on small images
+    width = max(1, round(min(mask_values.shape) / 75))
+    return region & ~ndimage.binary_erosion(region, iterations=width)
 
 
 def grayscale(image: Any) -> np.ndarray:
@@ -139,13 +163,14 @@ def heatmap(
     outlines: bool = False,
     outlines_component_percentage: float = 90.0,
     overlay: bool = True,
+    morphological_cleanup: bool | None = None,
 ) -> np.ndarray:
     """An RGB heatmap of image attributions, ``(H, W, 3)`` float in [0, 1].
 
     Args:
         attr: attributions of one image: (H, W), (H, W, C), (C, H, W) or (1, C, H, W).
         image: the photo (same H, W; floats in [0, 1] or 0..255); with ``overlay`` the heat is
-            drawn on its grey version as ``clip(0.7 * photo + 0.5 * heat, 0, 1)``.
+            drawn on its grey, dimmed version as ``clip(0.7 * grey photo + 0.5 * heat, 0, 1)``.
         polarity: ``positive`` (green: pixels raising the output), ``negative`` (red: pixels
             lowering it), ``both`` (green and red together) or ``absolute`` (green, |attr|).
         clip_above_percentile: mass percentile mapped to full brightness (99.9: the top 0.1% of
@@ -154,6 +179,8 @@ def heatmap(
         outlines: draw only the outlines of the regions holding
             ``outlines_component_percentage``% of the mass.
         overlay: draw on the photo (ignored when ``image`` is None).
+        morphological_cleanup: close then open the clipped map (3 × 3) before outlining;
+            None (default) cleans up exactly when ``outlines`` is on.
     """
     if polarity not in POLARITIES:
         raise ValueError(f"polarity: expected one of {', '.join(POLARITIES)}, got {polarity!r}")
@@ -165,6 +192,7 @@ def heatmap(
             outlines=outlines,
             outlines_component_percentage=outlines_component_percentage,
             overlay=False,
+            morphological_cleanup=morphological_cleanup,
         )
         heat = heatmap(a, polarity="positive", **kw) + heatmap(a, polarity="negative", **kw)
     else:
@@ -176,6 +204,9 @@ def heatmap(
             per_pixel = np.abs(a).sum(axis=2)
         colour = RED if polarity == "negative" else GREEN
         level = linear_transform(per_pixel, clip_above_percentile, clip_below_percentile)
+        cleanup = outlines if morphological_cleanup is None else morphological_cleanup
+        if cleanup:
+            level = clean_up(level)
         if outlines:
             level = _outline(level, outlines_component_percentage).astype(np.float64)
         heat = level[:, :, None] * colour
