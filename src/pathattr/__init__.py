@@ -27,6 +27,8 @@ _LAZY = {
     "deconvnet": "pathattr.methods.backprop_rules",
     "deeplift": "pathattr.methods.deeplift",
     "one_at_a_time": "pathattr.methods.one_at_a_time",
+    "guided_integrated_gradients": "pathattr.methods.guided_integrated_gradients",
+    "blur_integrated_gradients": "pathattr.methods.blur_integrated_gradients",
     "shapley_shubik": "pathattr.methods.one_at_a_time",
     "sequence_attributions": "pathattr.methods.sequence_attributions",
     "integrated_hessians": "pathattr.methods.interactions",

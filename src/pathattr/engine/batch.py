@@ -28,6 +28,8 @@ _METHODS = {
     "smoothgrad": "pathattr.methods.smoothgrad",
     "saliency": "pathattr.methods.gradients",
     "input_x_gradient": "pathattr.methods.gradients",
+    "guided_integrated_gradients": "pathattr.methods.guided_integrated_gradients",
+    "blur_integrated_gradients": "pathattr.methods.blur_integrated_gradients",
     "integrated_hessians": "pathattr.methods.interactions",
     "expected_hessians": "pathattr.methods.interactions",
     "xrai": "pathattr.methods.xrai",
@@ -35,7 +37,8 @@ _METHODS = {
 #: methods that draw random numbers: every row is attributed with a seed derived from its id
 STOCHASTIC = ("expected_gradients", "smoothgrad", "expected_hessians")
 #: methods that take ``baselines`` (a batch's ``baselines`` column is passed on)
-WITH_BASELINES = ("integrated_gradients", "integrated_hessians")
+#: (Blur IG has none: its baseline is the blurred image itself)
+WITH_BASELINES = ("integrated_gradients", "integrated_hessians", "guided_integrated_gradients")
 
 
 @dataclass
