@@ -22,8 +22,9 @@ sys.path.insert(0, str(HERE))
 from dataset_models import tiny_graphnet  # noqa: E402
 
 MODEL = "dataset_models:tiny_graphnet"
-SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1Cl", "ClC(Cl)Cl", "CCN(CC)CC", "O=C(O)c1ccccc1",
-          "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "C1CCCCC1N", "BrCCBr", "OCC(O)CO", "CCOC(=O)C", "c1ccncc1"]  # fmt: skip
+SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1Cl", "ClC(Cl)Cl", "CCN(CC)CC",
+          "O=C(O)c1ccccc1", "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "C1CCCCC1N", "BrCCBr", "OCC(O)CO",
+          "CCOC(=O)C", "c1ccncc1"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
