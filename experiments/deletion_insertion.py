@@ -16,7 +16,9 @@ Lower deletion AUC and higher insertion AUC are better.
 
 Methods: IG, saliency (|gradient|, Simonyan et al.), input x gradient, guided back-propagation,
 DeepLift-Rescale (digits CNN only: it needs a ReLU network; EfficientNet uses ReLU6 and batch
-norm), and random attributions (seeded) as the floor.  Guided back-propagation is left out on
+norm), the other path methods at their reference defaults (Guided IG, 200 steps; Blur IG, 100
+steps; XRAI over IG with 100 steps from black and white; IDGI on IG, Guided IG and Blur IG),
+and random attributions (seeded) as the floor.  Guided back-propagation is left out on
 EfficientNet-Lite0 because its ReLU6 activations are not rewritten by the guided rule (the
 result would be the plain gradient).
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -51,7 +54,7 @@ Method = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.T
 
 
 def method_table(baseline_ig_steps: int, batch_size: int | None, with_rules: bool,
-                 with_deeplift: bool) -> dict[str, Method]:  # fmt: skip
+                 with_deeplift: bool, with_paths: bool = True) -> dict[str, Method]:  # fmt: skip
     """name -> (model, x, baseline, target) -> attributions."""
 
     def ig(m: nn.Module, x: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -79,11 +82,56 @@ def method_table(baseline_ig_steps: int, batch_size: int | None, with_rules: boo
             pathattr.deeplift(m, x, baselines=b, target=t, warn_tol=None).attributions
         )
 
+    if with_paths:
+        table.update(path_methods(baseline_ig_steps, batch_size))
+
     def random(m: nn.Module, x: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
+        return torch.rand(x.shape, generator=torch.Generator().manual_seed(0)).to(x.device)
 
     table["random"] = random
     return table
+
+
+def path_methods(ig_steps: int, batch_size: int | None) -> dict[str, Method]:
+    """The other path methods at their reference defaults (Guided IG 200 steps, Blur IG 100,
+    XRAI over IG with 100 steps from black and white), and IDGI on IG, Guided IG and Blur IG."""
+
+    def report(name: str, res: pathattr.Attribution) -> torch.Tensor:
+        rd = res.relative_delta
+        rd = rd[torch.isfinite(rd)]
+        worst = f"{float(rd.max()):.3f}" if rd.numel() else "n/a"
+        print(f"    {name}: relative completeness error max {worst}, "
+              f"{int(res.evaluations.sum())} gradient evaluations")  # fmt: skip
+        return res.attributions  # type: ignore[return-value]
+
+    def guided(idgi: bool) -> Method:
+        return lambda m, x, b, t: report(
+            "Guided IG" + (" + IDGI" if idgi else ""),
+            pathattr.guided_integrated_gradients(m, x, baselines=b, target=t, idgi=idgi,
+                                                 batch_size=batch_size, warn_tol=None),
+        )  # fmt: skip
+
+    def blur(idgi: bool) -> Method:
+        return lambda m, x, b, t: report(
+            "Blur IG" + (" + IDGI" if idgi else ""),
+            pathattr.blur_integrated_gradients(m, x, target=t, idgi=idgi, batch_size=batch_size,
+                                               warn_tol=None),
+        )  # fmt: skip
+
+    return {
+        "IG + IDGI": lambda m, x, b, t: report(
+            "IG + IDGI",
+            pathattr.integrated_gradients(m, x, baselines=b, target=t, steps=ig_steps, idgi=True,
+                                          batch_size=batch_size, warn_tol=None),
+        ),
+        "Guided IG": guided(False),
+        "Guided IG + IDGI": guided(True),
+        "Blur IG": blur(False),
+        "Blur IG + IDGI": blur(True),
+        "XRAI": lambda m, x, b, t: report(
+            "XRAI (its IG)", pathattr.xrai(m, x, target=t, batch_size=batch_size, warn_tol=None)
+        ),
+    }  # fmt: skip
 
 
 def curves_for(
@@ -149,10 +197,19 @@ def digits_cnn() -> tuple[nn.Module, torch.Tensor, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="digits only")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--photos", default="chelsea,coffee,flower",
+                        help="bundled photos for EfficientNet-Lite0 (pathattr.domains.vision)")
+    parser.add_argument("--curve-steps", type=int, default=10,
+                        help="EfficientNet-Lite0 deletion / insertion steps")
+    parser.add_argument("--batch-size", type=int, default=16, help="EfficientNet-Lite0 rows")
+    parser.add_argument("--results", default=str(RESULTS), help="output folder")
     args = parser.parse_args()
+    results = Path(args.results)
+    dev = torch.device(args.device)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     warnings.simplefilter("ignore", CompletenessWarning)  # residuals are printed instead
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
     table = [
         "| model | method | deletion AUC (lower is better) | insertion AUC (higher is better) "
         "| attribution s | curves s |",
@@ -161,13 +218,14 @@ def main() -> None:
     notes = []
 
     model, x, acc = digits_cnn()
+    model, x = model.to(dev), x.to(dev)
     print(f"digits CNN: test accuracy {acc:.3f}")
     methods = method_table(32, None, with_rules=True, with_deeplift=True)
     curves, rows = curves_for("digits CNN (200 test digits)", model, x, torch.zeros_like(x),
                               methods, replacement="baseline", steps=64, blur_sigma=1.0,
                               batch_size=None)  # fmt: skip
     table += rows
-    metrics.plot_curves(curves, RESULTS / "deletion_insertion_digits.png",
+    metrics.plot_curves(curves, results / "deletion_insertion_digits.png",
                         title=f"digits CNN (test accuracy {acc:.3f}), 200 test digits, "
                         "replacement 0", ylabel="probability of the predicted class")  # fmt: skip
     notes.append(f"digits CNN test accuracy: {acc:.3f} (trained in the script, seed 0).")
@@ -180,20 +238,22 @@ def main() -> None:
     if not args.quick:
         from pathattr.domains import vision
 
-        net = vision.load_efficientnet_lite0()
-        photos = ("chelsea", "coffee", "flower")
-        x = torch.cat([vision.preprocess(vision.load_photo(p))[1] for p in photos])
+        net = vision.load_efficientnet_lite0().to(dev)
+        photos = tuple(args.photos.split(","))
+        x = torch.cat([vision.preprocess(vision.load_photo(p))[1] for p in photos]).to(dev)
         with torch.no_grad():
             pred = net(x).argmax(1)
         names = ", ".join(f"{p}: {vision.class_name(int(c))}" for p, c in zip(photos, pred))
         print("EfficientNet-Lite0 predictions:", names)
-        methods = method_table(32, 16, with_rules=False, with_deeplift=False)
-        curves, rows = curves_for("EfficientNet-Lite0 (3 photos)", net, x,
+        methods = method_table(32, args.batch_size, with_rules=False, with_deeplift=False)
+        curves, rows = curves_for(f"EfficientNet-Lite0 ({len(photos)} photos)", net, x,
                                   vision.black_baseline(x), methods, replacement="blur",
-                                  steps=10, blur_sigma=5.0, batch_size=16)  # fmt: skip
+                                  steps=args.curve_steps, blur_sigma=5.0,
+                                  batch_size=args.batch_size)  # fmt: skip
         table += rows
-        metrics.plot_curves(curves, RESULTS / "deletion_insertion_efficientnet.png",
-                            title="EfficientNet-Lite0, 3 photos, blur replacement (sigma 5)",
+        metrics.plot_curves(curves, results / "deletion_insertion_efficientnet.png",
+                            title=f"EfficientNet-Lite0, {len(photos)} photos, blur replacement "
+                            f"(sigma 5), {args.curve_steps} steps",
                             ylabel="probability of the predicted class")  # fmt: skip
         notes.append(f"EfficientNet-Lite0 predicted classes: {names}.")
         notes.append(
@@ -208,11 +268,14 @@ def main() -> None:
     text = [
         "# Deletion and insertion curves",
         "",
-        f"Generated by `experiments/deletion_insertion.py{' --quick' if args.quick else ''}` "
-        f"(torch {torch.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')})."
+        f"Generated by `python experiments/deletion_insertion.py {' '.join(sys.argv[1:])}` "
+        f"(torch {torch.__version__}, device "
+        f"{torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu'}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')})."
         " Score: softmax probability of the predicted class; attributions of its logit; "
         "pixels ranked by channel-summed attribution. AUC: trapezoid rule over the fractions, "
-        "mean ± standard deviation over the inputs. Times: wall seconds on a shared 2-core CPU.",
+        "mean ± standard deviation over the inputs. Times: wall seconds"
+        + (" on the GPU." if dev.type == "cuda" else " on a shared 2-core CPU."),
         "",
         *table,
         "",
@@ -223,7 +286,7 @@ def main() -> None:
     ]
     if not args.quick:
         text += ["![EfficientNet-Lite0](deletion_insertion_efficientnet.png)", ""]
-    (RESULTS / "deletion_insertion.md").write_text("\n".join(text))
+    (results / "deletion_insertion.md").write_text("\n".join(text))
     print("\n".join(table))
 
 

@@ -517,3 +517,26 @@ def test_steps_auto(data, tmp_path):
     ev = t.column("evaluations").to_numpy()
     assert s.rows == 40 and (ev > 0).all() and len(set(ev.tolist())) > 1  # chosen per row
     assert json.loads((tmp_path / "o" / MANIFEST).read_text())["spec"]["options"]["tol"] == 0.01
+
+
+@pytest.mark.parametrize(
+    ("method", "fn"),
+    [("guided", "guided_integrated_gradients"), ("blur", "blur_integrated_gradients"),
+     ("xrai", "xrai")],
+)  # fmt: skip
+def test_the_other_path_methods_run_over_a_dataset(method, fn, data, tmp_path) -> None:
+    x = np.load(data)[:12]
+    np.save(tmp_path / "x.npy", x)
+    pathattr.run(tmp_path / "x.npy", MODEL, tmp_path / "out", method=method, steps=8,
+                 batch_size=6, shard_rows=6)  # fmt: skip
+    t = read_output(tmp_path / "out")
+    model = tiny_cnn()
+    xs = torch.as_tensor(x)
+    with torch.no_grad():
+        pred = model(xs).argmax(1)
+    got = attributions_array(t)
+    for s in (0, 6):  # the run's batches
+        want = getattr(pathattr, fn)(model, xs[s : s + 6], target=pred[s : s + 6], steps=8,
+                                     warn_tol=None).attributions  # fmt: skip
+        np.testing.assert_allclose(got[s : s + 6], want.numpy(), rtol=1e-5, atol=1e-6)
+    assert t.column("prediction").to_pylist() == pred.tolist()

@@ -146,7 +146,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="built-in name (efficientnet-lite0, minilm-sentiment) or "
                      "module:function")  # fmt: skip
     run.add_argument("--out", required=True, help="output directory")
-    run.add_argument("--method", default="ig", choices=["ig", "eg", "smoothgrad", "ih", "eh"])
+    run.add_argument("--method", default="ig",
+                     choices=["ig", "eg", "smoothgrad", "ih", "eh", "guided", "blur", "xrai"],
+                     help="ig (default), eg, smoothgrad, ih / eh (Integrated / Expected "
+                     "Hessians), guided (Guided IG), blur (Blur IG), xrai")  # fmt: skip
     run.add_argument("--steps", type=_positive_int_or_auto, default=32,
                      help="IG steps, or 'auto' (default 32)")  # fmt: skip
     run.add_argument("--tol", type=_tol, default=0.05, help="error target of --steps auto")

@@ -32,7 +32,15 @@ METHODS = {
     "eh": "expected_hessians",
     "integrated_hessians": "integrated_hessians",
     "expected_hessians": "expected_hessians",
+    "guided": "guided_integrated_gradients",
+    "blur": "blur_integrated_gradients",
+    "xrai": "xrai",
+    "guided_integrated_gradients": "guided_integrated_gradients",
+    "blur_integrated_gradients": "blur_integrated_gradients",
 }
+#: methods whose fixed step count is ``steps`` (no ``"auto"``)
+FIXED_STEPS = ("integrated_hessians", "guided_integrated_gradients", "blur_integrated_gradients",
+               "xrai")  # fmt: skip
 
 
 @dataclass
@@ -95,7 +103,10 @@ def plan(
 ) -> Plan:
     """Resolve and check a run's arguments (see :func:`pathattr.run`); writes nothing."""
     if method not in METHODS:
-        raise ValueError(f"method: expected one of ig, eg, smoothgrad, ih, eh, got {method!r}")
+        raise ValueError(
+            "method: expected one of ig, eg, smoothgrad, ih, eh, guided, blur, xrai, got "
+            f"{method!r}"
+        )
     name = METHODS[method]
     shard_rows = _positive(shard_rows, "shard_rows")
     batch_size = _positive(batch_size, "batch_size")
@@ -126,9 +137,9 @@ def plan(
         options = {"steps": steps, "warn_tol": None}
         if steps == "auto":
             options["tol"] = tol
-    elif name == "integrated_hessians":
+    elif name in FIXED_STEPS:
         if steps == "auto":
-            raise ValueError("steps: integrated_hessians takes a positive integer, got 'auto'")
+            raise ValueError(f"steps: {name} takes a positive integer, got 'auto'")
         options = {"steps": steps, "warn_tol": None}
     elif name in ("expected_gradients", "expected_hessians"):
         options = {"samples": samples or 64, "warn_tol": None}
