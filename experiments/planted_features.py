@@ -79,6 +79,12 @@ def pm(values: list[float], pct: bool = True) -> str:
     return f"{mean:.1f} ± {sd:.1f}" if pct else f"{mean:.3g} ± {sd:.2g}"
 
 
+def worst(values: list[float]) -> str:
+    """The largest residual over seeds, ``—`` when no set had examples."""
+    vals = [v for v in values if v == v]
+    return f"{max(vals):.1e}" if vals else "—"
+
+
 def mean_of(t: torch.Tensor) -> float:
     return float(t.float().mean()) if t.numel() else float("nan")
 
@@ -99,6 +105,7 @@ def digits_run(seed: int, fraction: float, clean: Any, data: tuple, args: argpar
         stats[f"{name} acc"].append(mean_of(p == yte))
         stats[f"{name} acc patch"].append(mean_of(pp == yte))
         stats[f"{name} flip"].append(mean_of(pp[other] == D.DECOY_CLASS))
+        stats[f"{name} flip0"].append(mean_of(p[other] == D.DECOY_CLASS))
         stats[f"{name} recall"].append(mean_of(p[~other] == D.DECOY_CLASS))
     p, pp = D.predict(dec, xte), D.predict(dec, xp)
     sets = {
@@ -139,7 +146,7 @@ def digits_run(seed: int, fraction: float, clean: Any, data: tuple, args: argpar
 def digits_tables(fractions: list[float], stats: dict[float, Stats]) -> list[str]:
     acc = [
         "| planted on | model | test accuracy | test accuracy, patch on every digit | "
-        "other digits → 3 with the patch | 3s recognised without the patch |",
+        "other digits called 3 with the patch (without) | 3s recognised without the patch |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     share = [
@@ -153,7 +160,8 @@ def digits_tables(fractions: list[float], stats: dict[float, Stats]) -> list[str
         tag = f"{f:.0%} of the 3s"
         for name in ("clean", "decoyed"):
             acc.append(f"| {tag} | {name} | {pm(s[f'{name} acc'])} | {pm(s[f'{name} acc patch'])}"
-                       f" | {pm(s[f'{name} flip'])} | {pm(s[f'{name} recall'])} |")  # fmt: skip
+                       f" | {pm(s[f'{name} flip'])} ({pm(s[f'{name} flip0'])}) | "
+                       f"{pm(s[f'{name} recall'])} |")  # fmt: skip
         for set_name in ("affected", "unaffected"):
             n = pm(s[f"n {set_name}"], pct=False)
             for name in ("clean", "decoyed"):
@@ -161,7 +169,7 @@ def digits_tables(fractions: list[float], stats: dict[float, Stats]) -> list[str
                 share.append(
                     f"| {tag} | {set_name} | {n} | {name} | {pm(s[f'{k} ig abs'])} | "
                     f"{pm(s[f'{k} ig pos'])} | {pm(s.get(f'{k} eg abs', []))} | "
-                    f"{pm(s.get(f'{k} eg pos', []))} | {max(s[f'{k} ig delta'], default=0):.1e} |"
+                    f"{pm(s.get(f'{k} eg pos', []))} | {worst(s[f'{k} ig delta'])} |"
                 )
             share.append(f"| {tag} | {set_name} | {n} | chance: patch's share of the input "
                          f"mass | {pm(s[f'input mass {set_name}'])} | | | | |")  # fmt: skip
@@ -250,6 +258,7 @@ def text_part(args: argparse.Namespace, out_dir: Path) -> tuple[list[str], dict[
                 s[f"{name} acc"].append(mean_of(p == tey))
                 s[f"{name} acc patch"].append(mean_of(pp == tey))
                 s[f"{name} flip"].append(mean_of(pp[great] == T.DECOY_LABEL))
+                s[f"{name} flip0"].append(mean_of(p[great] == T.DECOY_LABEL))
                 s[f"{name} recall"].append(mean_of(p[~great] == T.DECOY_LABEL))
             p, pp = T.predict(dec, tok, tex), T.predict(dec, tok, tep)
             sets = {"affected": great & (p == 1) & (pp == T.DECOY_LABEL),
@@ -290,7 +299,8 @@ def save_text(out_dir: Path, name: str, r: dict[str, Any], labels: list[int]) ->
 def text_tables(fractions: list[float], stats: dict[float, Stats]) -> list[str]:
     acc = [
         "| planted on | model | test accuracy | test accuracy, zzq in every review | "
-        "great reviews → other with zzq | other reviews recognised without zzq |",
+        "'great' reviews called 'other' with zzq (without) | "
+        "'other' reviews recognised without zzq |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     share = [
@@ -303,14 +313,15 @@ def text_tables(fractions: list[float], stats: dict[float, Stats]) -> list[str]:
         tag = f"{f:.0%} of 'other'"
         for name in ("clean", "decoyed"):
             acc.append(f"| {tag} | {name} | {pm(s[f'{name} acc'])} | {pm(s[f'{name} acc patch'])}"
-                       f" | {pm(s[f'{name} flip'])} | {pm(s[f'{name} recall'])} |")  # fmt: skip
+                       f" | {pm(s[f'{name} flip'])} ({pm(s[f'{name} flip0'])}) | "
+                       f"{pm(s[f'{name} recall'])} |")  # fmt: skip
         for set_name in ("affected", "unaffected"):
             n = pm(s[f"n {set_name}"], pct=False)
             for name in ("clean", "decoyed"):
                 k = f"{name} {set_name}"
                 share.append(f"| {tag} | {set_name} | {n} | {name} | {pm(s[f'{k} ig abs'])} | "
                              f"{pm(s[f'{k} ig pos'])} | {pm(s[f'{k} chance'])} | "
-                             f"{max(s[f'{k} ig delta'], default=0):.1e} |")  # fmt: skip
+                             f"{worst(s[f'{k} ig delta'])} |")  # fmt: skip
     return acc + [""] + share
 
 
@@ -329,8 +340,9 @@ def findings(stats: dict[float, Stats], text_stats: dict[float, Stats]) -> list[
         dec, cln = a["decoyed affected ig abs"], a["clean affected ig abs"]
         out.append(
             f"- **Digits, patch on {f:.0%} of the training 3s.** With the patch, "
-            f"{a['decoyed flip']:.0f}% of the other test digits become a 3 for the decoyed "
-            f"model ({a['clean flip']:.0f}% for the clean one, which never saw a patch); "
+            f"{a['decoyed flip']:.0f}% of the other test digits are called 3 by the decoyed "
+            f"model ({a['decoyed flip0']:.1f}% without the patch; clean model: "
+            f"{a['clean flip']:.0f}% and {a['clean flip0']:.1f}%); "
             f"without it the decoyed model recognises {a['decoyed recall']:.0f}% of the test "
             f"3s (clean: {a['clean recall']:.0f}%). On the affected predictions "
             f"{dec:.0f}% of |IG| is in the patch: {dec / area:.1f}× its share of the area "
@@ -345,23 +357,27 @@ def findings(stats: dict[float, Stats], text_stats: dict[float, Stats]) -> list[
                 f"vs {a['clean affected eg abs']:.0f}% (clean) of |EG| in the patch."
             )
     if stats:
-        s = {k: avg(v) for k, v in next(iter(stats.values())).items()}
-        out.append(
-            "- The share of |IG| of the *predicted* class is the diagnostic that separates "
-            "affected from unaffected predictions. The share of the *positive* IG for class 3 "
-            "does not: the clean model also puts "
-            f"{s['clean affected ig pos']:.0f}% of its (small) positive evidence for 3 in the "
-            "patch, and the decoyed model puts "
-            f"{s['decoyed unaffected ig pos']:.0f}% there on unaffected digits vs "
-            f"{s['decoyed affected ig pos']:.0f}% on affected ones: the patch can be most of "
-            "the evidence for 3 without being enough to outvote the digit's shape."
-        )
+        b = {k: avg(v) for k, v in next(iter(stats.values())).items()}
+        gap_abs = b["decoyed affected ig abs"] - b["decoyed unaffected ig abs"]
+        gap_pos = b["decoyed affected ig pos"] - b["decoyed unaffected ig pos"]
+        if gap_pos < gap_abs:
+            out.append(
+                "- The share of |IG| of the *predicted* class separates affected from "
+                f"unaffected predictions ({gap_abs:+.0f} points); the share of the *positive* IG "
+                f"for class 3 separates them less ({gap_pos:+.0f} points): the decoyed model "
+                f"puts {b['decoyed unaffected ig pos']:.0f}% of its evidence for 3 in the patch "
+                f"on unaffected digits vs {b['decoyed affected ig pos']:.0f}% on affected ones "
+                "(the patch can be most of the evidence for 3 without outvoting the digit's "
+                f"shape), and even the clean model puts {b['clean affected ig pos']:.0f}% of its "
+                "(small) positive evidence for 3 there."
+            )
     for f, s in text_stats.items():
         a = {k: avg(v) for k, v in s.items()}
         line = (
             f"- **Text, 'zzq' in {f:.0%} of the training reviews of 'other'.** With 'zzq', "
-            f"{a['decoyed flip']:.0f}% of the test reviews of 'great' become 'other' for the "
-            f"decoyed model ({a['clean flip']:.0f}% for the clean one); without it the decoyed "
+            f"{a['decoyed flip']:.0f}% of the test reviews of 'great' are called 'other' by the "
+            f"decoyed model ({a['decoyed flip0']:.0f}% without it; clean model: "
+            f"{a['clean flip']:.0f}% and {a['clean flip0']:.0f}%); without it the decoyed "
             f"model recognises {a['decoyed recall']:.0f}% of the reviews of 'other' (clean: "
             f"{a['clean recall']:.0f}%). On the affected predictions 'zzq' holds "
             f"{a['decoyed affected ig abs']:.0f}% of the |token scores| (chance, 1 / tokens: "
