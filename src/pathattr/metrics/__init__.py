@@ -6,6 +6,8 @@
   (``captum.metrics.infidelity`` / ``sensitivity_max`` give the same values on the same
   perturbations).
 * :func:`model_randomisation`: Adebayo et al.'s (2018) sanity check.
+* :func:`region_share`: the share of each example's attribution mass inside a region (a
+  planted patch or token: "is the model using the decoy?").
 * :func:`plot_curves` / :func:`plot_randomisation`: matplotlib figures.
 
 All of them are batched: every model call evaluates up to ``batch_size`` rows across examples.
@@ -31,6 +33,7 @@ from pathattr.metrics.randomisation import (
     rankdata,
     spearman,
 )
+from pathattr.metrics.region import region_share
 from pathattr.metrics.sensitivity import default_perturb_func, max_sensitivity
 
 __all__ = [
@@ -50,5 +53,6 @@ __all__ = [
     "plot_curves",
     "plot_randomisation",
     "rankdata",
+    "region_share",
     "spearman",
 ]
