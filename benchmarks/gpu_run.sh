@@ -23,12 +23,12 @@ step() {  # step NAME SECONDS CMD...: run with a time limit, log everything, kee
   timeout "$secs" "$@" >>"$log" 2>&1
   echo "=== $name rc=$? in $((SECONDS - t0)) s" >>"$log"
 }
-step deletion 240 python3 experiments/deletion_insertion.py --device cuda \
+step deletion 220 python3 experiments/deletion_insertion.py --device cuda \
   --photos chelsea,coffee,rocket,astronaut,china,flower --curve-steps 50 --batch-size 128 \
   --results "$OUT/di"
-step paths 120 python3 benchmarks/paths_vs_pair.py --device cuda --out "$OUT/paths_gpu.md"
-step hessians 90 python3 benchmarks/hessians_vs_path_explain.py --device cuda --rounds 3 \
+step paths 110 python3 benchmarks/paths_vs_pair.py --device cuda --out "$OUT/paths_gpu.md"
+step hessians 80 python3 benchmarks/hessians_vs_path_explain.py --device cuda --rounds 3 \
   --out "$OUT/hessians_gpu.md"
-step dataset 150 python3 benchmarks/dataset_run.py --device cuda --repeats 3 \
+step dataset 140 python3 benchmarks/dataset_run.py --device cuda --repeats 3 \
   --small-rows 4096 --effnet-rows 128 --effnet-steps 32 --effnet-batch 16 \
   --out "$OUT/dataset_gpu.md"
