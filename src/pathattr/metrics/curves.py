@@ -99,7 +99,7 @@ class Curve:
 
 def auc(fractions: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     """Trapezoid-rule area under ``scores`` (``(..., K)``) over ``fractions`` (``(K,)``)."""
-    f = fractions.to(scores.dtype)
+    f = fractions.to(device=scores.device, dtype=scores.dtype)  # scores may live on a GPU
     return torch.trapezoid(scores, f, dim=-1)
 
 

@@ -75,7 +75,7 @@ def plot_curves(
         for name, c in curves.items():
             if c.kind != kind:
                 continue
-            ax.plot(c.fractions.numpy(), c.mean.detach().cpu().numpy(),
+            ax.plot(c.fractions.cpu().numpy(), c.mean.detach().cpu().numpy(),
                     label=f"{name} (AUC {c.mean_auc:.3f})")  # fmt: skip
         ax.set_xlabel(f"fraction of features {'removed' if kind == 'deletion' else 'inserted'}")
         ax.set_ylabel(ylabel)
@@ -124,7 +124,7 @@ def plot_randomisation(
     else:
         fig = ax.figure
     for name, r in results.items():
-        vals = getattr(r, measure).mean(1).numpy()
+        vals = getattr(r, measure).mean(1).detach().cpu().numpy()
         ax.plot(range(len(r.layers)), vals, marker="o", label=name)
         ax.set_xticks(range(len(r.layers)))
         ax.set_xticklabels(r.layers, rotation=45, ha="right", fontsize=8)
