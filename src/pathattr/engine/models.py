@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,21 @@ def _builtin(name: str) -> tuple[torch.nn.Module, Any, float | None]:
     )
 
 
+def import_function(spec: str) -> Callable[..., Any]:
+    """The function named by ``"module:function"``, importable from the current directory or
+    ``PYTHONPATH`` (``--model`` of ``pathattr run`` and ``pathattr explain-text``)."""
+    mod_name, _, fn_name = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        fn: Callable[..., Any] = getattr(importlib.import_module(mod_name), fn_name)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(
+            f"model: expected an importable 'module:function', got {spec!r} ({e})"
+        ) from e
+    return fn
+
+
 def load_model(spec: Any) -> tuple[torch.nn.Module, Any, float | None]:
     """Resolve a model spec to ``(model, preprocess, baseline_value)``.
 
@@ -69,16 +85,7 @@ def load_model(spec: Any) -> tuple[torch.nn.Module, Any, float | None]:
     if isinstance(spec, str):
         if ":" not in spec:
             return _builtin(spec)
-        mod_name, _, fn_name = spec.partition(":")
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        try:
-            fn = getattr(importlib.import_module(mod_name), fn_name)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(
-                f"model: expected an importable 'module:function', got {spec!r} ({e})"
-            ) from e
-        spec = fn()
+        spec = import_function(spec)()
     preprocess = None
     if isinstance(spec, tuple):
         if len(spec) != 2:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,16 +111,9 @@ def _from_folder(folder: Path) -> TextModel:
 
 
 def _from_function(spec: str) -> TextModel:
-    mod_name, _, fn_name = spec.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        fn = getattr(importlib.import_module(mod_name), fn_name)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(
-            f"model: expected an importable 'module:function', got {spec!r} ({e})"
-        ) from e
-    got = fn()
+    from pathattr.engine.models import import_function
+
+    got = import_function(spec)()
     if not (isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], torch.nn.Module)):
         raise TypeError(f"model: {spec} must return (model, tokenizer), got {type(got).__name__}")
     return TextModel(got[0].eval(), got[1], f"{type(got[0]).__name__} from {spec}")
