@@ -372,3 +372,12 @@ def test_expected_hessians_standard_error_matches_the_spread_over_seeds() -> Non
     assert runs[0].extras["standard_error_method"] == "iid"
     ratio = float((spread / se).median())
     assert 0.7 < ratio < 1.4, ratio
+
+
+def test_the_report_draws_interaction_matrices(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Softplus(), torch.nn.Linear(6, 1))
+    res = pathattr.integrated_hessians(model, torch.randn(2, 4), steps=6)
+    page = pathattr.report({"IH": res}, tmp_path / "ih.html").read_text()
+    assert page.count('alt="interaction matrix"') == 2
+    assert "4 features" in page and "main effects" in page

@@ -163,6 +163,20 @@ def feature_bars(attr: np.ndarray, top: int = 8) -> str:
     return f'<table class="features">{"".join(rows)}</table>'
 
 
+def interaction_matrix(attr: np.ndarray, cell: int = 14) -> str:
+    """A ``(features, features)`` interaction matrix as a picture: red +, blue −, grey 0, on a
+    symmetric scale saturating at the largest |value| (stated in the caption)."""
+    from pathattr.viz.text import colour
+
+    m = np.asarray(attr, dtype=np.float64)
+    scale = float(np.abs(m).max()) if m.size else 0.0
+    rgb = np.array([[colour(float(v), scale) for v in row] for row in m]) / 255.0
+    big = np.repeat(np.repeat(rgb, cell, axis=0), cell, axis=1)
+    caption = (f"Γ[i, j], {m.shape[0]} features (row i, column j; the diagonal holds the main "
+               f"effects); red +, blue −, saturates at ±{scale:.3g}")  # fmt: skip
+    return _img(png_uri(big), caption, True, "interaction matrix")
+
+
 def example_card(anchor: str, meta: str, content: str) -> str:
     """One example: its figures line and its pictures."""
     return f'<div class="example" id="{esc(anchor)}"><div class="meta">{meta}</div>{content}</div>'
@@ -195,11 +209,15 @@ def rows_of(result: Any, section: str, ids: Sequence[str], anchors: Sequence[str
     ]  # fmt: skip
 
 
-def examples_body(rows: list[Row], attrs: Sequence[np.ndarray], photos: Sequence[Any]) -> str:
-    """Cards for the examples that have attributions (``attrs[i]`` is one example's maps)."""
+def examples_body(rows: list[Row], attrs: Sequence[np.ndarray], photos: Sequence[Any],
+                  interactions: bool = False) -> str:  # fmt: skip
+    """Cards for the examples that have attributions (``attrs[i]`` is one example's maps);
+    ``interactions``: each is a square ``(features, features)`` interaction matrix."""
     cards, images = [], False
     for row, attr, photo in zip(rows, attrs, photos):
-        if is_image(attr.shape):
+        if interactions and attr.ndim == 2 and attr.shape[0] == attr.shape[1]:
+            content = interaction_matrix(attr)
+        elif is_image(attr.shape):
             images = True
             content = image_panels(attr, photo, row.example)
         else:
@@ -234,7 +252,9 @@ def attribution_section(title: str, anchor: str, result: Any, inputs: Any,
     photos = [None] * shown if x is None else list(x.detach().cpu().double().numpy()[:shown])
     if shown < n:
         note += f" · the first {shown} are drawn (max_examples)"
-    return Section(anchor, title, examples_body(rows[:shown], list(a[:shown]), photos), rows, note)
+    pairs = "hessians" in str(result.method) and x is None  # Integrated / Expected Hessians
+    body = examples_body(rows[:shown], list(a[:shown]), photos, interactions=pairs)
+    return Section(anchor, title, body, rows, note)
 
 
 def text_section(title: str, anchor: str, result: Any) -> Section:
