@@ -212,3 +212,18 @@ def test_ray_sink_needs_the_ray_engine(data, tmp_path):
         pathattr.run(x, MODEL, tmp_path / "o", sink="ray", **OPTS)
     with pytest.raises(ValueError, match="sink: expected 'store' or 'ray'"):
         pathattr.run(x, MODEL, tmp_path / "o", engine="ray", sink="s3", **OPTS)
+
+
+def test_ray_sink_bad_image_is_a_clear_error(cluster, tmp_path):
+    from PIL import Image
+
+    from pathattr.engine.sources import InputError
+
+    (tmp_path / "imgs").mkdir()
+    for i in range(4):
+        img = np.random.default_rng(i).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+        Image.fromarray(img).save(tmp_path / "imgs" / f"im{i}.png")
+    (tmp_path / "imgs" / "im3.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match=r"decodable JPEG/PNG image, got .*im3.png"):
+        pathattr.run(tmp_path / "imgs", "dataset_models:image_cnn", tmp_path / "o", engine="ray",
+                     sink="ray", address=cluster, steps=4, shard_rows=2, batch_size=2)  # fmt: skip

@@ -141,18 +141,25 @@ def read_native_output(out: str | Path, columns: list[str] | None = None) -> Any
 
 
 def _input_error(e: BaseException) -> BaseException | None:
+    """The :class:`InputError` a worker raised, out of Ray's wrappers (UserCodeException,
+    RayTaskError), or None; Ray keeps the original only as text, hence the search."""
+    import re
+
     from pathattr.engine.sources import InputError
 
     seen: set[int] = set()
-    stack: list[BaseException | None] = [e]
-    while stack:  # Ray wraps a UDF's exception (UserCodeException, RayTaskError(...))
+    stack: list[Any] = [e]
+    while stack:
         x = stack.pop()
-        if x is None or id(x) in seen:
+        if not isinstance(x, BaseException) or id(x) in seen:
             continue
         seen.add(id(x))
         if isinstance(x, InputError):
-            return InputError(str(x).splitlines()[-1].split("InputError: ")[-1])
-        stack += [x.__cause__, x.__context__]
+            return InputError(str(x))
+        m = re.search(r"InputError: (input: [^\n]*)", str(x))
+        if m:
+            return InputError(m.group(1).rstrip())
+        stack += [x.__cause__, x.__context__, getattr(x, "cause", None)]
     return None
 
 
