@@ -199,10 +199,21 @@ def test_ray_sink_resumes_after_driver_kill(cluster, data, tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert p.returncode == -signal.SIGKILL, "the driver finished before it could be killed"
-    on_disk = sum(pq.ParquetFile(f).metadata.num_rows for f in (out / "ray").glob("*.parquet"))
-    assert 0 < on_disk < 200
+    assert any((out / "ray").glob("*.parquet"))  # (may be partial: Ray writes in place)
+    # the dead driver's actors are reaped by Ray within moments; until then they may still
+    # commit: wait until the committed checkpoint files stop changing
+    seen, still = None, 0
+    while still < 3:
+        now = sorted(q.name for q in (out / "_ray_checkpoint").glob("*.parquet"))
+        still = still + 1 if now == seen else 0
+        seen = now
+        time.sleep(1)
+    committed = sum(
+        pq.ParquetFile(f).metadata.num_rows for f in (out / "_ray_checkpoint").glob("*.parquet")
+    )  # ids whose data file Ray has committed (a pending one ends in .pending and is redone)
+    assert committed < 200
     s = pathattr.run(x, MODEL, out, engine="ray", sink="ray", address=cluster, **OPTS)
-    assert s.rows == 200 and s.rows_computed < 200  # Ray's checkpoint skipped committed ids
+    assert s.rows == 200 and s.rows_computed == 200 - committed  # only the missing ids
     _same_native(out, local)
 
 

@@ -123,11 +123,12 @@ def prepare_native(p: Plan, force: bool = False) -> dict[str, Any]:
     return info
 
 
-def output_rows(out: Path) -> int:
-    """Rows in the Parquet files of ``out/ray`` (from the footers)."""
+def output_rows(out: Path, sub: str = OUTPUT_DIR) -> int:
+    """Rows in the Parquet files of ``out/ray`` (from the footers); ``sub=CHECKPOINT_DIR``:
+    the ids Ray's checkpoint has committed (pending ones end in ``.pending``)."""
     import pyarrow.parquet as pq
 
-    d = out / OUTPUT_DIR
+    d = out / sub
     files = sorted(d.glob("*.parquet")) if d.is_dir() else []
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
@@ -178,8 +179,8 @@ def run_ray_native(
     if isinstance(actors, bool) or not isinstance(actors, int) or actors < 1:
         raise ValueError(f"actors: expected a positive integer, got {actors!r}")
     info = prepare_native(p, force)
-    before = output_rows(p.out)
-    if info["complete"] and before == len(p.source):
+    before = output_rows(p.out, CHECKPOINT_DIR)
+    if info["complete"] and output_rows(p.out) == len(p.source):
         return 0  # nothing to do (and Ray would start actors for an all-filtered read)
     ray, started = _init_ray(address)
     try:
@@ -245,11 +246,10 @@ def run_ray_native(
     finally:
         if started:
             ray.shutdown()
-    after = output_rows(p.out)
-    if after == len(p.source):
+    if output_rows(p.out) == len(p.source):
         info["complete"] = True
         st.write_atomic(p.out / RUN_FILE, json.dumps(info, indent=1, sort_keys=True).encode())
-    return max(after - before, 0)
+    return max(output_rows(p.out, CHECKPOINT_DIR) - before, 0)
 
 
 def summarize_native(p: Plan, rows: int, seconds: float) -> Any:
