@@ -142,3 +142,99 @@ def test_ray_text_run_equals_local(cluster, tmp_path):
                  address=cluster, actors=1, **opts)  # fmt: skip
     # ragged token scores and their tokens, row by row, bit for bit
     assert read_output(tmp_path / "loc").equals(read_output(tmp_path / "ray"))
+
+
+# --- the Ray-native sink (sink="ray"): read_parquet -> map_batches -> write_parquet + checkpoint
+
+
+def _same_native(out: Path, local: Path) -> None:
+    from pathattr.scale.ray_native import read_native_output
+
+    ta, tb = read_output(local), read_native_output(out)
+    ids = tb.column("id").to_pylist()
+    assert len(set(ids)) == len(ids) == ta.num_rows  # every id exactly once
+    assert ids == ta.column("id").to_pylist()  # row ids are zero-padded: sorted = input order
+    # the same shards -> the same batches here (one read block per shard, batches never
+    # straddle it), so the values are bit-identical, not just close
+    assert tb.schema.field("attributions").type == ta.schema.field("attributions").type
+    assert np.array_equal(attributions_array(ta), attributions_array(tb))
+    for c in ("target", "prediction", "f_x", "f_baseline", "delta", "relative_delta",
+              "evaluations"):  # fmt: skip
+        assert np.array_equal(ta.column(c).to_numpy(), tb.column(c).to_numpy()), c
+
+
+def test_ray_sink_equals_local_and_refuses_another_spec(cluster, data, tmp_path):
+    from pathattr.engine.dataset import SpecMismatchError
+
+    x, local = data
+    out = tmp_path / "native"
+    s = pathattr.run(x, MODEL, out, engine="ray", sink="ray", address=cluster, **OPTS)
+    assert s.rows == s.rows_computed == 200
+    assert (out / "ray").is_dir() and (out / "_ray_checkpoint").is_dir()
+    _same_native(out, local)
+    again = pathattr.run(x, MODEL, out, engine="ray", sink="ray", address=cluster, **OPTS)
+    assert again.rows == 200 and again.rows_computed == 0
+    with pytest.raises(SpecMismatchError, match="differs in: options"):
+        pathattr.run(x, MODEL, out, engine="ray", sink="ray", address=cluster,
+                     **{**OPTS, "steps": 8})  # fmt: skip
+
+
+def test_ray_sink_resumes_after_driver_kill(cluster, data, tmp_path):
+    import pyarrow.parquet as pq
+
+    x, local = data
+    out = tmp_path / "native"
+    code = (
+        "import pathattr\n"
+        f"pathattr.run({str(x)!r}, {MODEL!r}, {str(out)!r}, engine='ray', sink='ray', "
+        f"address={cluster!r}, **{OPTS!r})\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{HERE}", "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 90
+    while time.time() < deadline and p.poll() is None:
+        if (out / "ray").is_dir() and any((out / "ray").glob("*.parquet")):
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert p.returncode == -signal.SIGKILL, "the driver finished before it could be killed"
+    assert any((out / "ray").glob("*.parquet"))  # (may be partial: Ray writes in place)
+    # the dead driver's actors are reaped by Ray within moments; until then they may still
+    # commit: wait until the committed checkpoint files stop changing
+    seen, still = None, 0
+    while still < 3:
+        now = sorted(q.name for q in (out / "_ray_checkpoint").glob("*.parquet"))
+        still = still + 1 if now == seen else 0
+        seen = now
+        time.sleep(1)
+    committed = sum(
+        pq.ParquetFile(f).metadata.num_rows for f in (out / "_ray_checkpoint").glob("*.parquet")
+    )  # ids whose data file Ray has committed (a pending one ends in .pending and is redone)
+    assert committed < 200
+    s = pathattr.run(x, MODEL, out, engine="ray", sink="ray", address=cluster, **OPTS)
+    assert s.rows == 200 and s.rows_computed == 200 - committed  # only the missing ids
+    _same_native(out, local)
+
+
+def test_ray_sink_needs_the_ray_engine(data, tmp_path):
+    x, _ = data
+    with pytest.raises(ValueError, match="sink: 'ray' needs engine='ray'"):
+        pathattr.run(x, MODEL, tmp_path / "o", sink="ray", **OPTS)
+    with pytest.raises(ValueError, match="sink: expected 'store' or 'ray'"):
+        pathattr.run(x, MODEL, tmp_path / "o", engine="ray", sink="s3", **OPTS)
+
+
+def test_ray_sink_bad_image_is_a_clear_error(cluster, tmp_path):
+    from PIL import Image
+
+    from pathattr.engine.sources import InputError
+
+    (tmp_path / "imgs").mkdir()
+    for i in range(4):
+        img = np.random.default_rng(i).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+        Image.fromarray(img).save(tmp_path / "imgs" / f"im{i}.png")
+    (tmp_path / "imgs" / "im3.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match=r"decodable JPEG/PNG image, got .*im3.png"):
+        pathattr.run(tmp_path / "imgs", "dataset_models:image_cnn", tmp_path / "o", engine="ray",
+                     sink="ray", address=cluster, steps=4, shard_rows=2, batch_size=2)  # fmt: skip

@@ -162,6 +162,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--column", default=None, help="table column holding the inputs")
     run.add_argument("--id-column", default=None, help="table column holding the row ids")
     run.add_argument("--engine", default="local", choices=["local", "ray"])
+    run.add_argument("--ray-sink", default="store", choices=["store", "ray"],
+                     help="--engine ray: 'store' (driver writes shards + manifest, default) or "
+                     "'ray' (Ray Data's write_parquet + CheckpointConfig)")  # fmt: skip
     run.add_argument("--shard-rows", type=_positive_int, default=1024, help="rows per shard")
     run.add_argument("--batch-size", type=_positive_int, default=16,
                      help="rows per attribution call (default 16)")  # fmt: skip
@@ -270,7 +273,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         summary = run(
             args.input, args.model, args.out, method=args.method, engine=args.engine,
-            force=args.force, progress=not args.no_progress, **opts,
+            sink=args.ray_sink, force=args.force, progress=not args.no_progress, **opts,
         )  # fmt: skip
     except (InputError, SpecMismatchError, ValueError, TypeError) as e:
         print(f"pathattr run: {e}", file=sys.stderr)

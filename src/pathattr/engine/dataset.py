@@ -118,6 +118,7 @@ def run(
     *,
     method: str = "ig",
     engine: str = "local",
+    sink: str = "store",
     force: bool = False,
     progress: bool = False,
     **options: Any,
@@ -134,6 +135,9 @@ def run(
             ``ih`` / ``eh`` (Integrated / Expected Hessians: all pairwise interactions, stored
             as a ``(features, features)`` map per row).
         engine: ``local`` (this process) or ``ray`` (Ray Data actors, ``pathattr[ray]``).
+        sink: with ``engine="ray"``: ``store`` (default: the driver writes the shards and the
+            manifest above) or ``ray`` (Ray Data writes ``out/ray/*.parquet`` itself and
+            resumes through its ``CheckpointConfig``; :mod:`pathattr.scale.ray_native`).
         force: delete another run's output in ``out`` and start over.
         progress: show a progress bar (rows/s, ETA).
         **options: ``steps`` (int or ``"auto"``, IG), ``tol``, ``samples`` (EG, SmoothGrad),
@@ -154,12 +158,22 @@ def run(
     """
     if engine not in ("local", "ray"):
         raise ValueError(f"engine: expected 'local' or 'ray', got {engine!r}")
+    if sink not in ("store", "ray"):
+        raise ValueError(f"sink: expected 'store' or 'ray', got {sink!r}")
+    if sink == "ray" and engine != "ray":
+        raise ValueError(f"sink: 'ray' needs engine='ray', got engine={engine!r}")
     ray_opts = {k: options.pop(k) for k in ("address", "actors", "cpus_per_actor", "gpus_per_actor")
                 if k in options}  # fmt: skip
     if ray_opts and engine != "ray":
         raise ValueError(f"{', '.join(ray_opts)}: only with engine='ray'")
     t0 = time.perf_counter()
     p = plan(input, model, out, method=method, **options)
+    if sink == "ray":
+        with exclusive_lock(p.out):
+            from pathattr.scale.ray_native import run_ray_native, summarize_native
+
+            rows = run_ray_native(p, force=force, progress=progress, **ray_opts)
+            return summarize_native(p, rows, time.perf_counter() - t0)
     with exclusive_lock(p.out):
         manifest, done = prepare_out(p, force)
         if engine == "local":

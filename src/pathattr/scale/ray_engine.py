@@ -10,10 +10,12 @@ local engine (temporary file, fsync, rename, manifest with checksums).
 
 Hence the output equals the local engine's row by row (same batches, same code), and resume is
 the store's id-based skip: a rerun after the driver was killed computes only the shards the
-manifest does not list.  Ray Data's own ``CheckpointConfig`` (beta) is not used: it needs a
-plan that starts at a ``read_*`` and ends at ``write_parquet``, which would give a second output
-layout next to the local engine's.  A worker that dies is restarted by Ray and its batch
-retried (Ray Data's actors run with ``max_restarts=-1``, ``max_task_retries=-1``).
+manifest does not list.  This is the default ``sink="store"``; with ``sink="ray"``
+(:mod:`pathattr.scale.ray_native`) the whole run is instead one Ray Data plan
+(``read_parquet -> map_batches -> write_parquet``) that Ray writes and resumes itself through
+its ``CheckpointConfig`` keyed on ``id``, in Ray's own layout (``out/ray/*.parquet``).  A worker
+that dies is restarted by Ray and its batch retried (Ray Data's actors run with
+``max_restarts=-1``, ``max_task_retries=-1``).
 """
 
 from __future__ import annotations

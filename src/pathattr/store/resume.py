@@ -11,7 +11,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pathattr.store import shards as st
 
@@ -42,14 +42,10 @@ def prepare_out(p: Plan, force: bool = False) -> tuple[st.Manifest, set[int]]:
     old = st.Manifest.read(out)
     if old is not None and (old["spec"] != p.spec or old["model_hash"] != p.model_hash):
         if not force:
-            diff = sorted(
-                k for k in set(old["spec"]) | set(p.spec) if old["spec"].get(k) != p.spec.get(k)
-            )
-            if old["model_hash"] != p.model_hash:
-                diff.append("model weights")
             raise SpecMismatchError(
                 f"out: {str(out)!r} holds a run with a different spec (differs in: "
-                f"{', '.join(diff)}); use another --out, or --force to delete it and start over"
+                f"{', '.join(spec_difference(old, p))}); use another --out, or --force to delete "
+                "it and start over"
             )
         old = None
         _clear(out)
@@ -85,6 +81,14 @@ def prepare_out(p: Plan, force: bool = False) -> tuple[st.Manifest, set[int]]:
             path.unlink()
     manifest.save()
     return manifest, done
+
+
+def spec_difference(old: dict[str, Any], p: Plan) -> list[str]:
+    """The spec keys in which a stored run (``spec``, ``model_hash``) differs from the plan."""
+    diff = sorted(k for k in set(old["spec"]) | set(p.spec) if old["spec"].get(k) != p.spec.get(k))
+    if old["model_hash"] != p.model_hash:
+        diff.append("model weights")
+    return diff
 
 
 def _clear(out: Path) -> None:
