@@ -172,6 +172,20 @@ def test_ray_sink_equals_local_and_refuses_another_spec(cluster, data, tmp_path)
     assert s.rows == s.rows_computed == 200
     assert (out / "ray").is_dir() and (out / "_ray_checkpoint").is_dir()
     _same_native(out, local)
+    # pathattr summarize reads the Ray-native layout too: the same aggregates as the store's
+    import pyarrow.parquet as pq
+
+    from pathattr.store.summary import summarize
+
+    assert "rows: 200 in 1 shards" in summarize(out).read_text()
+    summarize(local)
+    got, want = (pq.read_table(d / "_summary" / "mean_abs.parquet") for d in (out, local))
+    assert got.column("rows").to_pylist() == want.column("rows").to_pylist()
+    np.testing.assert_allclose(got.column("mean_abs").combine_chunks().to_numpy_ndarray(),
+                               want.column("mean_abs").combine_chunks().to_numpy_ndarray(),
+                               rtol=1e-12)  # fmt: skip
+    page = pathattr.report(out, tmp_path / "r.html", max_examples=3).read_text()
+    assert "200 rows" in page and page.count("<img") >= 3  # drawn from the Ray-native files
     again = pathattr.run(x, MODEL, out, engine="ray", sink="ray", address=cluster, **OPTS)
     assert again.rows == 200 and again.rows_computed == 0
     with pytest.raises(SpecMismatchError, match="differs in: options"):

@@ -40,10 +40,11 @@ def summarize(out: str | Path, threshold: float = WARN_THRESHOLD) -> Path:
     import pyarrow.parquet as pq
 
     path = Path(out)
-    data = Manifest.read(path)
+    data = Manifest.read(path) or native_run(path)
     if data is None:
         raise StoreError(
-            f"out: expected a pathattr run's output (with _manifest.json), got {str(path)!r}"
+            f"out: expected a pathattr run's output (with _manifest.json, or _ray_run.json of "
+            f"--ray-sink ray), got {str(path)!r}"
         )
     if not data["shards"]:
         raise StoreError(f"out: {str(path)!r} has no committed shards yet")
@@ -56,7 +57,7 @@ def summarize(out: str | Path, threshold: float = WARN_THRESHOLD) -> Path:
     ragged = False
     tokens = TokenTally()
     for s in data["shards"]:
-        t = pq.read_table(path / s["file"])
+        t = pq.read_table(path / s["file"]) if "table" not in s else s["table"]
         col = t.column("attributions").combine_chunks()
         tg = t.column("target").to_numpy()
         ids.extend(t.column("id").to_pylist())
@@ -142,6 +143,25 @@ def _png(image: np.ndarray, path: Path) -> bool:
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return True
+
+
+def native_run(path: Path) -> dict[str, Any] | None:
+    """A ``--ray-sink ray`` output as one pseudo-shard (its files are Ray's, no manifest)."""
+    import json
+
+    from pathattr.scale.ray_native import OUTPUT_DIR, RUN_FILE, read_native_output
+
+    if not (path / RUN_FILE).exists():
+        return None
+    info = json.loads((path / RUN_FILE).read_text())
+    files = list((path / OUTPUT_DIR).glob("*.parquet")) if (path / OUTPUT_DIR).is_dir() else []
+    shards = [{"table": read_native_output(path)}] if files else []
+    rows = shards[0]["table"].num_rows if shards else 0
+    return {
+        "spec": info.get("spec", {}), "shards": [{**x, "rows": rows} for x in shards],
+        "complete": bool(info.get("complete")), "total_rows": info.get("spec", {}).get("rows"),
+        "model_hash": info.get("model_hash", ""), "library_version": info.get("library_version"),
+    }  # fmt: skip
 
 
 class TokenTally:

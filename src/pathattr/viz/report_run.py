@@ -25,9 +25,10 @@ SCALARS = ["id", "target", "prediction", "f_x", "f_baseline", "delta", "relative
 
 def is_run_dir(path: Path) -> bool:
     """Whether ``path`` is a directory holding a run manifest."""
+    from pathattr.scale.ray_native import RUN_FILE
     from pathattr.store.shards import MANIFEST
 
-    return path.is_dir() and (path / MANIFEST).exists()
+    return path.is_dir() and ((path / MANIFEST).exists() or (path / RUN_FILE).exists())
 
 
 def run_sections(path: Path, anchor: str, max_examples: int, max_rows: int) -> list[Section]:
@@ -35,11 +36,14 @@ def run_sections(path: Path, anchor: str, max_examples: int, max_rows: int) -> l
     import pyarrow.parquet as pq
 
     from pathattr.store.shards import Manifest, StoreError, read_output
+    from pathattr.store.summary import native_run
 
-    data = Manifest.read(path)
+    data = Manifest.read(path) or native_run(path)  # the store's layout, or --ray-sink ray's
     if data is None:  # pragma: no cover - is_run_dir checked it
         raise StoreError(f"source: expected a pathattr run directory, got {str(path)!r}")
-    table = read_output(path, columns=SCALARS).to_pydict()
+    native = bool(data["shards"]) and "table" in data["shards"][0]
+    table = (data["shards"][0]["table"].select(SCALARS) if native
+             else read_output(path, columns=SCALARS)).to_pydict()  # fmt: skip
     n = len(table["id"])
     shown = min(n, max_examples)
     anchors = [f"{anchor}-{i}" if i < shown else None for i in range(n)]
@@ -54,7 +58,7 @@ def run_sections(path: Path, anchor: str, max_examples: int, max_rows: int) -> l
     for s in data["shards"]:
         if len(attrs) >= shown:
             break
-        t = pq.read_table(path / s["file"])
+        t = s["table"] if "table" in s else pq.read_table(path / s["file"])
         col = t.column("attributions").combine_chunks()
         if not hasattr(col, "to_numpy_ndarray"):  # ragged token maps: coloured text
             if "tokens" not in t.column_names:
