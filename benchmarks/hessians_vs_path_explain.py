@@ -29,17 +29,16 @@ Writes ``benchmarks/results/hessians_vs_path_explain.md`` (``--out`` to change).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
+from _path_explain import path_explain_torch  # benchmarks/ is the script's folder
 
 import pathattr
 from pathattr.quadrature.interaction_rules import interaction_rule
@@ -60,19 +59,6 @@ machine is shared (2 cores, other jobs): absolute times drift between runs, the 
 ratios less (a run before the chunk-size change measured 20-32x for IH linspace at 16
 examples: the load of the machine moves these numbers).
 """
-
-
-def path_explain_torch() -> ModuleType:
-    """path_explain's PyTorch explainer module, loaded from its file (no TensorFlow)."""
-    spec = importlib.util.find_spec("path_explain")
-    if spec is None or spec.origin is None:
-        raise SystemExit("path_explain is missing: pip install --no-deps path-explain==0.0.7")
-    path = os.path.join(os.path.dirname(spec.origin), "explainers", "path_explainer_torch.py")
-    mod_spec = importlib.util.spec_from_file_location("path_explainer_torch", path)
-    assert mod_spec is not None and mod_spec.loader is not None
-    mod = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(mod)
-    return mod
 
 
 def model(dtype: torch.dtype, device: str) -> torch.nn.Module:

@@ -44,26 +44,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from ig_vs_captum import DigitsCNN  # the same small CNN (benchmarks/ is the script's folder)
 from torch import nn
 
 import pathattr
-
-
-class DigitsCNN(nn.Module):
-    """A small CNN on 1 x 8 x 8 (sklearn digits) images (as in ig_vs_captum.py)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        )  # fmt: skip
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 def pair_modules() -> Any:

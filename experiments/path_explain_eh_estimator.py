@@ -17,8 +17,7 @@ Writes ``experiments/results/path_explain_eh_estimator.md``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +25,8 @@ import torch
 
 import pathattr
 
-
-def path_explain_torch():  # type: ignore[no-untyped-def]
-    """path_explain's PyTorch explainer module, loaded from its file (no TensorFlow)."""
-    spec = importlib.util.find_spec("path_explain")
-    if spec is None or spec.origin is None:
-        raise SystemExit("path_explain is missing: pip install --no-deps path-explain==0.0.7")
-    path = os.path.join(os.path.dirname(spec.origin), "explainers", "path_explainer_torch.py")
-    mod_spec = importlib.util.spec_from_file_location("path_explainer_torch", path)
-    assert mod_spec is not None and mod_spec.loader is not None
-    mod = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(mod)
-    return mod
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _path_explain import path_explain_torch  # noqa: E402
 
 
 def fmt(m: torch.Tensor) -> str:
