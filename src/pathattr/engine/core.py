@@ -49,6 +49,15 @@ def expand_forward_args(
     return tuple(out)
 
 
+def equal_chunk(total: int, cap: int) -> int:
+    """The chunk size that cuts ``total`` rows into equal chunks of at most ``cap`` rows.
+
+    15 rows at a cap of 7 run as 5 + 5 + 5, not 7 + 7 + 1: no tiny last call, and no one-row
+    batch, which batch norm in training mode refuses.
+    """
+    return -(-total // -(-total // cap))
+
+
 def evaluate_rows(
     model: Callable[..., Any],
     path: Path,
@@ -72,9 +81,7 @@ def evaluate_rows(
     total = int(rows.shape[0])
     step = total if batch_size is None else max(1, int(batch_size))
     if 0 < step < total:
-        # equal chunks (15 rows at 7 run as 5 + 5 + 5, not 7 + 7 + 1): no tiny last call, and
-        # no one-row batch, which batch norm in training mode refuses
-        step = -(-total // -(-total // step))
+        step = equal_chunk(total, step)
     for start in range(0, total, step or 1):
         stop = min(total, start + step)
         r = rows[start:stop]

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from pathattr.engine.core import expand_forward_args, require_graph
+from pathattr.engine.core import equal_chunk, expand_forward_args, require_graph
 from pathattr.engine.memory import (
     MIN_CPU_CHUNK_ROWS,
     available_bytes,
@@ -66,7 +66,7 @@ def evaluate_hessian_rows(
     total = int(rows.shape[0])
     step = total if batch_size is None else max(1, int(batch_size))
     if 0 < step < total:
-        step = -(-total // -(-total // step))  # equal chunks, as evaluate_rows
+        step = equal_chunk(total, step)
     for start in range(0, total, step or 1):
         stop = min(total, start + step)
         r, a = rows[start:stop], alphas[start:stop]
@@ -151,5 +151,4 @@ def hessian_batch_size(
         fit = min(fit, max(MIN_CPU_CHUNK_ROWS, cpu_cache_bytes() // per_row))
     if fit >= total:
         return None
-    chunks = -(-total // fit)
-    return int(-(-total // chunks))
+    return equal_chunk(total, fit)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from pathattr.engine.core import expand_forward_args
+from pathattr.engine.core import equal_chunk, expand_forward_args
 from pathattr.engine.targets import Selector
 from pathattr.paths.base import Path
 
@@ -222,8 +222,7 @@ def auto_batch_size(
     if fit >= total:
         return None
     # equal chunks: 800 rows at a cap of 262 run as 4 x 200, not 3 x 262 plus a call for 14
-    chunks = -(-total // fit)
-    return int(-(-total // chunks))
+    return equal_chunk(total, fit)
 
 
 def resolve_batch_size(
